@@ -1,0 +1,82 @@
+"""Assembles the exporter from its config: registry, collectors, background tasks, health."""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from redis.asyncio import Redis
+
+from . import __version__, health
+from .collectors.redis import RedisCollector
+from .config import Config, redact_url
+from .logs import get_logger
+from .metrics import LabelGuard, MetricSet, StaleGauges, gauge
+from .scrape import ScrapeRunner
+
+log = get_logger("exporter")
+
+
+def make_redis(url: str, timeout: float) -> Redis:
+    """A Redis client whose every call is bounded in time (connect and read)."""
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                          health_check_interval=30, decode_responses=False)
+
+
+class _BuildInfo:
+    def __init__(self, namespace: str):
+        self.ns = namespace
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        yield gauge("exporter_build_info", self.ns,
+                    [((__version__, platform.python_version()), 1.0)])
+
+
+class Exporter:
+    """Everything one running exporter owns. ``start()`` launches background work."""
+
+    def __init__(self, config: Config, redis: Redis | None = None):
+        self.config = config
+        ns = config.namespace
+        self.registry = CollectorRegistry()
+        self.guard = LabelGuard(config.label_limit, config.label_limits)
+        self.metrics = MetricSet(ns, self.registry, self.guard)
+        self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
+        self.redis = redis or make_redis(config.redis_url, config.redis_timeout)
+        self.collectors = [RedisCollector(self.redis, ns)]
+        self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
+        for c in (self.runner, self.gauges, _BuildInfo(ns)):
+            self.registry.register(c)
+        ProcessCollector(registry=self.registry)  # process_* for the exporter itself
+        self.health = health.Health(health.default_checks(self), config.health_timeout,
+                                    self.metrics)
+        self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)
+        self._tasks: list[asyncio.Task] = []
+        self.background: list = []  # objects with async run() started by start()
+
+    async def start(self) -> None:
+        log.info("exporter starting", extra={"redis": redact_url(self.config.redis_url),
+                                             "listen": "%s:%d" % self.config.listen})
+        for worker in self.background:
+            self._tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.redis.aclose()
+
+    async def ready(self) -> tuple[bool, str]:
+        """Ready once Redis answers and a scrape has produced data."""
+        try:
+            await asyncio.wait_for(self.redis.ping(), self.config.health_timeout)
+        except Exception as e:  # noqa: BLE001
+            return False, f"redis unreachable ({type(e).__name__})"
+        if self.runner.scrapes == 0:
+            await self.runner.refresh()
+        return True, "ok"

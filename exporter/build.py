@@ -1,0 +1,61 @@
+"""``python -m exporter build``: regenerate every committed generated file.
+
+Each entry of ``outputs()`` is (path relative to the repo, function returning its text).
+``--check`` writes nothing and lists the files that differ (tests/test_generated.py runs
+it), so a change to the catalog, the config or the mixin without a rebuild fails CI.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+from . import catalog, config
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- BEGIN GENERATED {} -->", "<!-- END GENERATED {} -->"
+
+
+def splice(text: str, section: str, body: str) -> str:
+    """Replace what stands between the section's BEGIN/END markers in ``text``."""
+    begin, end = BEGIN.format(section), END.format(section)
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"markers for {section!r} not found")
+    return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", text)
+
+
+def _readme(root: Path) -> str:
+    text = (root / "README.md").read_text()
+    return splice(text, "config", config.as_markdown())
+
+
+def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
+    outs: list[tuple[str, Callable[[], str]]] = [
+        ("docs/metrics.md", lambda: catalog.as_markdown() + "\n"),
+        (".env.example", lambda: config.as_env_example()),
+        ("README.md", lambda: _readme(root)),
+    ]
+    try:  # the mixin (dashboards, alerts) builds when its sources are present
+        from . import mixin_build
+    except ImportError:
+        mixin_build = None
+    if mixin_build is not None:
+        outs += mixin_build.outputs(root)
+    return outs
+
+
+def build(root: Path = ROOT, check: bool = False) -> list[str]:
+    """Write (or with ``check``, only compare) every output; returns the paths that differ."""
+    changed = []
+    for rel, make in outputs(root):
+        path = root / rel
+        new = make()
+        old = path.read_text() if path.exists() else None
+        if old != new:
+            changed.append(rel)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(new)
+    return changed

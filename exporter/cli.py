@@ -1,0 +1,87 @@
+"""Command line: ``python -m exporter serve | catalog | config`` (and more as they land)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from . import catalog, config as config_mod, logs
+
+
+def _load_config() -> config_mod.Config:
+    try:
+        return config_mod.Config.from_env()
+    except config_mod.ConfigError as e:
+        print(f"anclora-exporter: configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> None:
+    """Run the exporter until ``stop`` is set (or SIGINT/SIGTERM)."""
+    from aiohttp import web
+
+    from .app import Exporter
+    from .server import make_app
+
+    exporter = Exporter(cfg)
+    runner = web.AppRunner(make_app(exporter), access_log=None)
+    await runner.setup()
+    host, port = cfg.listen
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        logs.get_logger("exporter").log(logs.LEVELS["fatal"][1], "cannot listen",
+                                        extra={"listen": f"{host}:{port}", "error": str(e)})
+        await runner.cleanup()
+        raise SystemExit(1) from None
+    await exporter.start()
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    logs.get_logger("exporter").info("listening", extra={"listen": f"{host}:{port}"})
+    try:
+        await stop.wait()
+    finally:
+        await exporter.stop()
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m exporter",
+                                description="Prometheus exporter for WhatsApp business bots.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the exporter (configured from ANCLORA_* variables)")
+    c = sub.add_parser("catalog", help="print the metric catalog")
+    c.add_argument("--markdown", action="store_true", help="the metric reference (docs/metrics.md)")
+    c.add_argument("--namespace", default="anclora")
+    k = sub.add_parser("config", help="print the configuration reference")
+    g = k.add_mutually_exclusive_group(required=True)
+    g.add_argument("--markdown", action="store_true", help="the README's configuration table")
+    g.add_argument("--env-example", action="store_true", help="the .env.example file")
+    b = sub.add_parser("build", help="regenerate docs, .env.example, dashboards and alerts")
+    b.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
+    args = p.parse_args(argv)
+
+    if args.command == "build":
+        from . import build
+        changed = build.build(check=args.check)
+        for path in changed:
+            print(("stale: " if args.check else "wrote: ") + path)
+        return 1 if (args.check and changed) else 0
+
+    if args.command == "catalog":
+        print(catalog.as_markdown(args.namespace) if args.markdown else catalog.as_json(args.namespace))
+        return 0
+    if args.command == "config":
+        print(config_mod.as_markdown() if args.markdown else config_mod.as_env_example())
+        return 0
+    cfg = _load_config()
+    logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
+    asyncio.run(serve(cfg))
+    return 0

@@ -1,0 +1,54 @@
+"""Redis, as the exporter sees it: reachable, PING round trip, a few INFO fields.
+
+The full server picture comes from redis_exporter in the stack; this collector exists so
+`exporter_redis_up` and the health of our own data source are known at every scrape.
+"""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ..metrics import gauge
+from ..scrape import PartialScrape
+
+
+def parse_info(info: dict) -> dict[str, float]:
+    """The INFO fields we publish, as floats (missing fields are left out)."""
+    out = {}
+    for key in ("uptime_in_seconds", "used_memory", "connected_clients"):
+        if key in info:
+            out[key] = float(info[key])
+    return out
+
+
+class RedisCollector:
+    name = "redis"
+
+    def __init__(self, redis: Redis, namespace: str):
+        self.redis = redis
+        self.ns = namespace
+        self.up = False
+
+    async def collect(self):
+        ns = self.ns
+        try:
+            start = time.perf_counter()
+            await self.redis.ping()
+            ping = time.perf_counter() - start
+            info = parse_info(await self.redis.info())
+        except (RedisError, OSError) as e:
+            self.up = False
+            raise PartialScrape(f"redis unreachable: {type(e).__name__}",
+                                [gauge("exporter_redis_up", ns, [((), 0.0)])]) from e
+        self.up = True
+        fams = [gauge("exporter_redis_up", ns, [((), 1.0)]),
+                gauge("redis_ping_latency_seconds", ns, [((), ping)])]
+        for key, metric in (("uptime_in_seconds", "redis_uptime_seconds"),
+                            ("used_memory", "redis_used_memory_bytes"),
+                            ("connected_clients", "redis_connected_clients")):
+            if key in info:
+                fams.append(gauge(metric, ns, [((), info[key])]))
+        return fams

@@ -1,0 +1,14 @@
+"""Generated files (docs, .env.example, README tables, dashboards, alerts) match their sources."""
+
+from exporter import build
+
+
+def test_generated_files_are_current():
+    stale = build.build(check=True)
+    assert stale == [], f"stale generated files {stale}: run `python -m exporter build`"
+
+
+def test_splice_replaces_only_the_marked_section(tmp_path):
+    text = "a\n<!-- BEGIN GENERATED x -->\nold\n<!-- END GENERATED x -->\nb\n"
+    assert build.splice(text, "x", "new") == (
+        "a\n<!-- BEGIN GENERATED x -->\nnew\n<!-- END GENERATED x -->\nb\n")

@@ -1,0 +1,94 @@
+"""The HTTP endpoints against a real redis-server, including Redis going away and back."""
+
+import asyncio
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import Exporter
+from exporter.config import Config
+from exporter.server import make_app
+
+
+def samples(text: str) -> dict:
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def client_for(url: str) -> tuple[TestClient, Exporter]:
+    exporter = Exporter(Config.defaults(redis_url=url, redis_timeout=0.5, health_timeout=1.0))
+    client = TestClient(TestServer(make_app(exporter)))
+    await client.start_server()
+    return client, exporter
+
+
+async def test_metrics_and_health_follow_redis_down_and_back(own_redis):
+    client, exporter = await client_for(own_redis.url)
+    try:
+        r = await client.get("/metrics")
+        assert r.status == 200
+        s = samples(await r.text())
+        assert s[("anclora_exporter_redis_up", ())] == 1.0
+        assert s[("anclora_exporter_scrape_collector_success", (("collector", "redis"),))] == 1.0
+        assert s[("anclora_redis_uptime_seconds", ())] >= 0
+        r = await client.get("/health")
+        assert r.status == 200 and (await r.json())["status"] == "healthy"
+        assert (await client.get("/health/ready")).status == 200
+
+        own_redis.stop()
+        r = await client.get("/metrics")
+        assert r.status == 200
+        s = samples(await r.text())
+        assert s[("anclora_exporter_redis_up", ())] == 0.0
+        assert s[("anclora_exporter_scrape_collector_success", (("collector", "redis"),))] == 0.0
+        assert ("anclora_redis_uptime_seconds", ()) not in s
+        r = await client.get("/health")
+        body = await r.json()
+        assert r.status == 503 and body["status"] == "unhealthy"
+        assert body["checks"]["redis"]["status"] == "unhealthy"
+        assert (await client.get("/health/ready")).status == 503
+        assert (await client.get("/health/live")).status == 200
+        s = samples(await (await client.get("/metrics")).text())
+        assert s[("anclora_health_check_status", (("check", "redis"),))] == 0.0
+
+        own_redis.start()
+        for _ in range(20):  # the client reconnects on its own
+            r = await client.get("/health")
+            if r.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert r.status == 200
+        s = samples(await (await client.get("/metrics")).text())
+        assert s[("anclora_exporter_redis_up", ())] == 1.0
+        assert s[("anclora_health_check_status", (("check", "redis"),))] == 1.0
+    finally:
+        await client.close()
+        await exporter.stop()
+
+
+async def test_build_info_and_process_metrics(redis_url):
+    client, exporter = await client_for(redis_url)
+    try:
+        s = samples(await (await client.get("/metrics")).text())
+        info = [k for k in s if k[0] == "anclora_exporter_build_info"]
+        assert len(info) == 1 and s[info[0]] == 1.0
+        assert s[("process_resident_memory_bytes", ())] > 1_000_000
+    finally:
+        await client.close()
+        await exporter.stop()
+
+
+async def test_unreachable_redis_scrape_answers_within_timeout():
+    # Nothing listens on port 1: the scrape still answers, quickly, with redis_up 0.
+    client, exporter = await client_for("redis://127.0.0.1:1/0")
+    try:
+        r = await asyncio.wait_for(client.get("/metrics"), 5)
+        assert r.status == 200
+        assert samples(await r.text())[("anclora_exporter_redis_up", ())] == 0.0
+    finally:
+        await client.close()
+        await exporter.stop()
