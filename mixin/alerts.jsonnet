@@ -1,0 +1,2 @@
+// Entry point: the alert groups (python -m exporter build writes one alerts/<group>.yml each).
+(import 'mixin.libsonnet').prometheusAlerts

@@ -1,0 +1,33 @@
+// The exporter itself: if it is down or refuses events, every other alert goes blind.
+local lib = import '../lib/alerts.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    groups+: [lib.group('exporter', [
+      lib.alert(
+        'AncloraExporterDown', 'critical', forDuration=c.exporterDownFor,
+        dashboard='overview', panel='Exporter up',
+        // Only when no replica answers: one replica of several down is not an outage.
+        expr='max(up{%(exporterSelector)s}) == 0' % c,
+        summary='The anclora exporter is down.',
+        description='Prometheus has not scraped any anclora exporter replica for %s: queue, bot and business alerts cannot fire.' % c.exporterDownFor,
+      ),
+      lib.alert(
+        'AncloraExporterTargetAbsent', 'critical', forDuration=c.exporterDownFor,
+        dashboard='overview', panel='Exporter up',
+        // No target at all (a scrape config or service discovery mistake): `up` is absent.
+        expr='absent(up{%(exporterSelector)s})' % c,
+        summary='Prometheus has no anclora exporter target.',
+        description='No target of job selector %s has been known to Prometheus for %s; check the scrape configuration.' % [c.exporterSelector, c.exporterDownFor],
+      ),
+      lib.alert(
+        'ExporterEventsRejected', 'warning', forDuration=c.eventsRejectedFor,
+        dashboard='errors', panel='Rejected events',
+        expr='sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(exporterSelector)s}[%(rateWindow)s])) > %(eventsRejectedRate)g' % c,
+        summary='The exporter rejects application events ({{ $labels.reason }}).',
+        description='{{ $value | humanize }} application events per second are rejected with reason {{ $labels.reason }}: the metrics they carry are lost.',
+      ),
+    ])],
+  },
+}

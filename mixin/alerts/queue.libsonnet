@@ -1,0 +1,78 @@
+// Queue alerts: the SPEC matrix rows of group "queue" plus QueuePausedWithWaitingJobs.
+// A queue is the subject of each alert: everything is aggregated `by (queue)`.
+local lib = import '../lib/alerts.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local q = '&var-queue={{ $labels.queue }}',
+
+    local latency(name, severity, threshold, forDuration) = lib.alert(
+      name, severity, forDuration=forDuration, dashboard='queue', panel='Processing latency p95', vars=q,
+      expr=|||
+        histogram_quantile(0.99,
+          sum by (queue, le) (rate(%(ns)s_queue_processing_duration_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
+        ) > %(t)g
+      ||| % (c { t: threshold }),
+      summary='Queue {{ $labels.queue }} processes messages slowly.',
+      description='p99 processing time of queue {{ $labels.queue }} is {{ $value | humanizeDuration }} (threshold %gs).' % threshold,
+    ),
+
+    local backlog(name, severity, threshold, forDuration) = lib.alert(
+      name, severity, forDuration=forDuration, dashboard='queue', panel='Queue depth', vars=q,
+      expr='%s > %d' % [lib.queueWaiting(c), threshold],
+      summary='Queue {{ $labels.queue }} has a large backlog.',
+      description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} (threshold %s).' % lib.thousands(threshold),
+    ),
+
+    local errors(name, severity, threshold, forDuration) = lib.alert(
+      name, severity, forDuration=forDuration, dashboard='queue', panel='Error rate', vars=q,
+      // The ratio only counts when the queue carries real traffic (minQueueRate).
+      expr='(\n%s\n) > %g\nand on (queue)\n%s > %g' % [
+        lib.queueErrorRatio(c, c.rateWindow), threshold,
+        lib.queueFinishedRate(c, c.rateWindow), c.minQueueRate,
+      ],
+      summary='Queue {{ $labels.queue }} fails many messages.',
+      description='{{ $value | humanizePercentage }} of the messages finished by queue {{ $labels.queue }} failed (threshold %g%%).' % (threshold * 100),
+    ),
+
+    groups+: [lib.group('queue', [
+      latency('CriticalQueueLatency', 'critical', c.queueLatencyCriticalSeconds, c.queueLatencyCriticalFor),
+      backlog('CriticalQueueBacklog', 'critical', c.queueBacklogCritical, c.queueBacklogCriticalFor),
+      errors('CriticalQueueErrorRate', 'critical', c.queueErrorRatioCritical, c.queueErrorRatioCriticalFor),
+      lib.alert(
+        'QueueProcessingStopped', 'critical', forDuration=c.queueStoppedFor,
+        dashboard='queue', panel='Throughput', vars=q,
+        // Nothing finished while messages wait. A paused queue has its own alert below.
+        expr=|||
+          %(waiting)s > 0
+          unless on (queue) (%(finished)s > 0)
+          unless on (queue) (max by (queue) (%(ns)s_bullmq_queue_paused{%(exporterSelector)s}) == 1)
+        ||| % (c { waiting: lib.queueWaiting(c), finished: lib.queueFinishedRate(c, c.rateWindow) }),
+        summary='Queue {{ $labels.queue }} has stopped processing.',
+        description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} but none was processed or failed in the last %s.' % c.rateWindow,
+      ),
+      latency('HighQueueLatency', 'warning', c.queueLatencyWarningSeconds, c.queueLatencyWarningFor),
+      backlog('HighQueueBacklog', 'warning', c.queueBacklogWarning, c.queueBacklogWarningFor),
+      errors('HighQueueErrorRate', 'warning', c.queueErrorRatioWarning, c.queueErrorRatioWarningFor),
+      lib.alert(
+        'HighDLQMessages', 'warning', forDuration=c.dlqWarningFor,
+        dashboard='queue', panel='DLQ messages', vars=q,
+        expr='max by (queue) (%(ns)s_queue_dlq_messages{%(exporterSelector)s}) > %(dlqWarning)d' % c,
+        summary='Dead-letter queue of {{ $labels.queue }} is filling up.',
+        description='{{ $value | humanize }} messages sit in the dead-letter queue of {{ $labels.queue }} (threshold %s).' % lib.thousands(c.dlqWarning),
+      ),
+      lib.alert(
+        'QueuePausedWithWaitingJobs', 'warning', forDuration=c.queuePausedFor,
+        dashboard='queue', panel='Queue depth', vars=q,
+        // BullMQ 5 moves a paused queue's jobs to the `paused` state, 6 keeps them `waiting`.
+        expr=|||
+          sum by (queue) (max by (queue, state) (%(ns)s_bullmq_jobs{%(exporterSelector)s, state=~"waiting|paused|prioritized"})) > 0
+          and on (queue) (max by (queue) (%(ns)s_bullmq_queue_paused{%(exporterSelector)s}) == 1)
+        ||| % c,
+        summary='Queue {{ $labels.queue }} is paused while jobs wait.',
+        description='Queue {{ $labels.queue }} has been paused for more than %s with {{ $value | humanize }} jobs waiting.' % c.queuePausedFor,
+      ),
+    ])],
+  },
+}

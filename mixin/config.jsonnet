@@ -1,0 +1,2 @@
+// Entry point: the resolved config (tests and docs read thresholds from it).
+(import 'mixin.libsonnet')._config

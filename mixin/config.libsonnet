@@ -1,0 +1,141 @@
+// Everything tunable in the mixin: selectors, thresholds, durations, SLOs, uids, URLs.
+// mixin.libsonnet merges this file last, so an importer overrides any key with
+//   (import 'mixin/mixin.libsonnet') + { _config+:: { queueBacklogCritical: 100000 } }
+// Expressions only ever use these keys; they never carry a literal job name or threshold.
+{
+  _config+:: {
+    // Metric prefix (the exporter's ANCLORA_NAMESPACE).
+    ns: 'anclora',
+
+    // Prometheus job selectors of the stack's scrape jobs.
+    exporterSelector: 'job="anclora-exporter"',
+    nodeExporterSelector: 'job="node-exporter"',
+    redisExporterSelector: 'job="redis-exporter"',
+
+    // Window of rate()/increase() in alerts; 4x the stack's 15s scrape interval at least.
+    rateWindow: '5m',
+
+    // Below this many finished messages (or sent messages) per second a ratio is noise:
+    // one failure out of two messages is not a 50% error rate worth waking anyone for.
+    minQueueRate: 0.01,
+    minSentRate: 0.01,
+
+    // --- queue (SPEC alert matrix) ---
+    queueLatencyCriticalSeconds: 1,
+    queueLatencyCriticalFor: '2m',
+    queueLatencyWarningSeconds: 0.5,
+    queueLatencyWarningFor: '5m',
+    queueBacklogCritical: 50000,
+    queueBacklogCriticalFor: '5m',
+    queueBacklogWarning: 10000,
+    queueBacklogWarningFor: '10m',
+    queueErrorRatioCritical: 0.05,
+    queueErrorRatioCriticalFor: '2m',
+    queueErrorRatioWarning: 0.01,
+    queueErrorRatioWarningFor: '5m',
+    queueStoppedFor: '5m',
+    dlqWarning: 1000,
+    dlqWarningFor: '15m',
+    // extra: a paused queue with jobs waiting
+    queuePausedFor: '15m',
+
+    // --- analytics ---
+    deliveryRatioCritical: 0.5,
+    deliveryRatioCriticalFor: '5m',
+    deliveryRatioWarning: 0.8,
+    deliveryRatioWarningFor: '10m',
+    responseTimeWarningSeconds: 300,
+    responseTimeWarningFor: '10m',
+    handoffRateInfo: 0.5,  // handoffs per second
+    handoffRateInfoFor: '15m',
+
+    // --- whatsapp ---
+    noInstancesFor: '2m',
+    whatsappLatencyWarningSeconds: 2,
+    whatsappLatencyWarningFor: '5m',
+    whatsappServerErrorStatus: '5..',  // status_code regex counted as API errors
+    whatsappErrorRateWarning: 0.1,  // 5xx responses per second
+    whatsappErrorRateWarningFor: '5m',
+    whatsappRateLimitWarning: 1,  // rate-limit hits per second
+    whatsappRateLimitWarningFor: '5m',
+
+    // --- redis ---
+    redisLatencyWarningSeconds: 0.01,
+    redisLatencyWarningFor: '5m',
+    redisPoolUsedRatio: 1,  // 20 of 20 connections in use
+    redisPoolFor: '5m',
+    redisDownFor: '2m',
+
+    // --- system ---
+    heapCriticalBytes: 1024 * 1024 * 1024,  // 1 GiB
+    heapCriticalFor: '5m',
+    heapWarningBytes: 768 * 1024 * 1024,  // 768 MiB
+    heapWarningFor: '10m',
+    eventLoopLagWarningSeconds: 0.1,
+    eventLoopLagWarningFor: '5m',
+    cpuWarningRatio: 0.8,
+    cpuWarningFor: '10m',
+    // extra: disk filling (node-mixin pattern: low AND predicted to run out)
+    diskFreeRatioWarning: 0.15,
+    diskPredictWindow: '6h',
+    diskPredictHours: 24,
+    diskFillingFor: '30m',
+    // extra: a critical error logged alerts at once (the user's requirement)
+    criticalErrorSeverities: 'fatal|critical',
+    criticalErrorWindow: '10m',
+
+    // --- business ---
+    noConversionsWindow: '1h',
+    noConversionsFor: '6h',
+    leadRateInfoPerHour: 0.1,
+    leadRateWindow: '1h',
+    leadRateInfoFor: '2h',
+    highValueSaleEuros: 5000000,  // must be a bucket boundary of conversion_value_euros,
+    highValueSaleLe: '5e+06',  // spelled as in its `le` label (tests check the two agree)
+    highValueSaleWindow: '10m',
+
+    // --- exporter (extra) ---
+    exporterDownFor: '5m',
+    eventsRejectedRate: 0.01,  // rejected application events per second
+    eventsRejectedFor: '15m',
+
+    // --- SLOs (SRE workbook, multi-window multi-burn-rate) ---
+    queueSuccessTarget: 0.99,
+    whatsappSuccessTarget: 0.995,
+    // [long window, short window, burn rate, severity]; page on fast burn, ticket on slow.
+    sloWindows: [
+      { long: '1h', short: '5m', burn: 14.4, severity: 'critical', speed: 'fast' },
+      { long: '6h', short: '30m', burn: 6, severity: 'critical', speed: 'fast' },
+      { long: '1d', short: '2h', burn: 3, severity: 'warning', speed: 'slow' },
+      { long: '3d', short: '6h', burn: 1, severity: 'warning', speed: 'slow' },
+    ],
+    sloFastFor: '2m',
+    sloSlowFor: '15m',
+
+    // --- Grafana ---
+    // The stack's provisioning names its data sources with these uids.
+    datasources: { prometheus: 'prometheus', loki: 'loki', alertmanager: 'alertmanager' },
+    // Loki stream selector of the bot's and exporter's logs (the stack's Promtail jobs);
+    // lines are JSON with `level` and `component` fields (exporter/logs.py).
+    lokiSelector: 'job=~".+"',
+    logComponents: ['queue', 'analytics', 'whatsapp', 'bot', 'api', 'exporter'],
+    grafanaUrl: 'http://localhost:3001',
+    dashboardTags: ['anclora', 'whatsapp'],
+    dashboardTimezone: 'browser',
+    dashboardRefresh: '30s',
+    // Fixed uids (at most 40 characters) so links and provisioning survive re-imports.
+    dashboardUids: {
+      overview: 'anclora-overview',
+      queue: 'anclora-queue',
+      analytics: 'anclora-analytics',
+      whatsapp: 'anclora-whatsapp-api',
+      redis: 'anclora-redis',
+      system: 'anclora-system-runtime',
+      business: 'anclora-bot-business',
+      errors: 'anclora-errors-resilience',
+      logs: 'anclora-logs',
+    },
+    // Alert -> docs/runbooks.md#<alertname lower-case>, GitHub's anchor for "## AlertName".
+    runbookUrlPattern: 'https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md#%s',
+  },
+}

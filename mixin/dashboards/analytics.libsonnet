@@ -1,0 +1,53 @@
+// Analytics: exactly the user's 13 panels (SPEC.md). "Today" stats use the panel time
+// override now/d (today so far), whatever range the dashboard shows.
+local g = import '../lib/dashboard.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local sumRate(metric, by='') = 'sum%s (rate(%s_%s{%s}[$__rate_interval]))' % [if by == '' then '' else ' by (%s)' % by, c.ns, metric, v.sel],
+    local today(metric) = 'sum(increase(%s_%s{%s}[$__range]))' % [c.ns, metric, v.sel],
+    local ratio(num, den) = '%s / %s' % [today(num), today(den)],
+    local rateThresholds = [[null, 'red'], [c.deliveryRatioCritical, 'yellow'], [c.deliveryRatioWarning, 'green']],
+
+    analytics: g.dashboard(c, 'analytics', 'Anclora / Analytics', variables=[
+      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+    ], panels=[
+      g.timeseries('Message flow (sent, delivered, read)', 'suffix: msg/s', w=24, targets=[
+        g.target(sumRate('analytics_messages_sent_total'), 'sent'),
+        g.target(sumRate('analytics_messages_delivered_total'), 'delivered'),
+        g.target(sumRate('analytics_messages_read_total'), 'read'),
+      ], description='The funnel sent -> delivered -> read, messages per second.'),
+      g.gauge('Delivery rate', 'percentunit', 0, 1, rateThresholds, targets=[
+        g.target(ratio('analytics_messages_delivered_total', 'analytics_messages_sent_total'), instant=true),
+      ], description='Delivered / sent over the dashboard time range; alerts at %g%% and %g%%.' % [c.deliveryRatioWarning * 100, c.deliveryRatioCritical * 100]),
+      g.gauge('Read rate', 'percentunit', 0, 1, [[null, 'orange'], [0.5, 'green']], targets=[
+        g.target(ratio('analytics_messages_read_total', 'analytics_messages_delivered_total'), instant=true),
+      ], description='Read / delivered over the dashboard time range.'),
+      g.stat('Active conversations', 'short', h=8, targets=[
+        g.target('max(%(ns)s_analytics_active_conversations{%(sel)s})' % v),
+      ]),
+      g.stat('Average response time', 's', h=8, thresholds=[[null, 'green'], [c.responseTimeWarningSeconds, 'red']], targets=[
+        g.target('%s / %s' % [
+          'sum(rate(%(ns)s_analytics_response_time_seconds_sum{%(sel)s}[$__range]))' % v,
+          'sum(rate(%(ns)s_analytics_response_time_seconds_count{%(sel)s}[$__range]))' % v,
+        ], instant=true),
+      ]),
+      g.timeseries('Conversions by type', 'short', bars=true, targets=[
+        g.target('sum by (conversion_type) (increase(%(ns)s_analytics_conversions_total{%(sel)s}[1h]))' % v, '{{conversion_type}}'),
+      ], description='Conversions per hour, by type.'),
+      g.timeseries('Conversion value', 'currencyEUR', bars=true, targets=[
+        g.target('sum by (conversion_type) (increase(%(ns)s_analytics_conversion_value_euros_sum{%(sel)s}[1h]))' % v, '{{conversion_type}}'),
+      ], description='Value converted per hour, by type (EUR).'),
+      g.timeseries('Handoffs', 'suffix: /s', targets=[
+        g.target(sumRate('analytics_handoffs_total', 'reason'), '{{reason}}'),
+      ], description='Conversations handed to a human per second, by reason; alert above %g/s.' % c.handoffRateInfo),
+      g.heatmap('Response time', g.target('sum by (le) (increase(%(ns)s_analytics_response_time_seconds_bucket{%(sel)s}[$__rate_interval]))' % v), 's'),
+      g.stat("Today's conversions", 'short', timeFrom='now/d', targets=[g.target(today('analytics_conversions_total'), instant=true)]),
+      g.stat("Today's revenue", 'currencyEUR', timeFrom='now/d', targets=[g.target(today('analytics_conversion_value_euros_sum'), instant=true)]),
+      g.stat('Leads captured today', 'short', timeFrom='now/d', targets=[g.target(today('business_leads_captured_total'), instant=true)]),
+      g.stat('Appointments today', 'short', timeFrom='now/d', targets=[g.target(today('business_appointments_scheduled_total'), instant=true)]),
+    ]),
+  },
+}

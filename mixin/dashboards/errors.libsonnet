@@ -1,0 +1,48 @@
+// Errors and resilience: errors, circuit breakers, rate limiting, health checks, cache,
+// HTTP latency, and what the exporter refuses or fails to read.
+local g = import '../lib/dashboard.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+
+    errors: g.dashboard(c, 'errors', 'Anclora / Errors and resilience', variables=[
+      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+    ], panels=[
+      g.timeseries('Errors by severity', 'suffix: /s', stack=true, targets=[
+        g.target('sum by (severity) (rate(%(ns)s_errors_total{%(sel)s}[$__rate_interval]))' % v, '{{severity}}'),
+      ]),
+      g.timeseries('Errors by component', 'suffix: /s', stack=true, targets=[
+        g.target('sum by (service) (rate(%(ns)s_errors_total{%(sel)s}[$__rate_interval]))' % v, '{{service}}'),
+      ]),
+      g.timeseries('Open circuit breakers', 'short', targets=[
+        g.target('max by (breaker) (%(ns)s_circuit_breaker_state{%(sel)s, state="open"})' % v, '{{breaker}} open'),
+        g.target('max by (breaker) (%(ns)s_circuit_breaker_state{%(sel)s, state="half_open"})' % v, '{{breaker}} half open'),
+      ], description='1 while the breaker is in that state.'),
+      g.timeseries('Rate-limit rejections', 'suffix: /s', targets=[
+        g.target('sum by (limiter) (rate(%(ns)s_rate_limit_rejections_total{%(sel)s}[$__rate_interval]))' % v, '{{limiter}}'),
+      ]),
+      g.bargauge('Health checks', 'percentunit', targets=[
+        g.target('min by (check) (%(ns)s_health_check_status{%(sel)s})' % v, '{{check}}'),
+      ], description='1 healthy, 0.5 degraded, 0 unhealthy (worst replica).'),
+      g.timeseries('HTTP latency p95', 's', targets=[
+        g.target('histogram_quantile(0.95, sum by (endpoint, le) (rate(%(ns)s_http_request_duration_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, '{{endpoint}} p95'),
+        g.target('histogram_quantile(0.99, sum by (endpoint, le) (rate(%(ns)s_http_request_duration_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, '{{endpoint}} p99'),
+      ]),
+      g.timeseries('Cache hit ratio', 'percentunit', targets=[
+        g.target('sum by (cache) (rate(%(ns)s_cache_requests_total{%(sel)s, result="hit"}[$__rate_interval])) / sum by (cache) (rate(%(ns)s_cache_requests_total{%(sel)s}[$__rate_interval]))' % v, '{{cache}}'),
+      ]),
+      g.timeseries('Rejected events', 'suffix: /s', targets=[
+        g.target('sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(sel)s}[$__rate_interval]))' % v, '{{reason}}'),
+      ], description='Application events the exporter refused, by reason.'),
+      g.timeseries('Collector success', 'short', targets=[
+        g.target('min by (collector) (%(ns)s_exporter_scrape_collector_success{%(sel)s})' % v, '{{collector}}'),
+      ], description='1 when the collector succeeded at the last scrape (worst replica).'),
+      g.timeseries('Stream lag', 'short', targets=[
+        g.target('max by (stream) (%(ns)s_exporter_stream_lag_entries{%(sel)s})' % v, '{{stream}} lag'),
+        g.target('max by (stream) (%(ns)s_exporter_stream_pending_entries{%(sel)s})' % v, '{{stream}} pending'),
+      ], description='Stream entries not yet read / not yet acknowledged by the exporter.'),
+    ]),
+  },
+}

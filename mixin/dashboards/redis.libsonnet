@@ -1,0 +1,41 @@
+// Redis: the server as redis_exporter sees it, and commands as the app sees them.
+local g = import '../lib/dashboard.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local r = c { sel: '%(redisExporterSelector)s, instance=~"$instance"' % c },
+    local a = c { sel: c.exporterSelector },
+    local q(p) = g.target('histogram_quantile(%s, sum by (operation, le) (rate(%s_redis_operation_latency_seconds_bucket{%s}[$__rate_interval])))' % [p, c.ns, a.sel], '{{operation}} p%d' % (p * 100)),
+
+    redis: g.dashboard(c, 'redis', 'Anclora / Redis', variables=[
+      g.queryVariable('instance', 'Redis exporter', 'label_values(redis_up{%(redisExporterSelector)s}, instance)' % c),
+    ], panels=[
+      g.stat('Redis up', 'bool_yes_no', thresholds=[[null, 'red'], [1, 'green']], targets=[
+        g.target('max(%(ns)s_exporter_redis_up{%(sel)s})' % a, 'anclora exporter'),
+        g.target('max(redis_up{%(sel)s})' % r, 'redis_exporter'),
+      ]),
+      g.stat('Uptime', 's', targets=[g.target('max(redis_uptime_in_seconds{%(sel)s})' % r)]),
+      g.stat('Connected clients', 'short', targets=[g.target('sum(redis_connected_clients{%(sel)s})' % r)]),
+      g.stat('Memory used', 'bytes', targets=[g.target('sum(redis_memory_used_bytes{%(sel)s})' % r)]),
+      g.timeseries('Command latency (app side)', 's', targets=[q(0.95), q(0.99)],
+                   description='Latency of the commands the app issues; alert when p95 > %gs.' % c.redisLatencyWarningSeconds),
+      g.timeseries('Operations (app side)', 'ops', stack=true, targets=[
+        g.target('sum by (operation, status) (rate(%(ns)s_redis_operations_total{%(sel)s}[$__rate_interval]))' % a, '{{operation}} {{status}}'),
+      ]),
+      g.timeseries('Connection pool', 'short', targets=[
+        g.target('max(%(ns)s_redis_pool_connections_in_use{%(sel)s})' % a, 'in use'),
+        g.target('max(%(ns)s_redis_pool_connections_max{%(sel)s})' % a, 'max'),
+      ]),
+      g.timeseries('Commands processed (server)', 'ops', targets=[
+        g.target('sum(rate(redis_commands_processed_total{%(sel)s}[$__rate_interval]))' % r, 'commands'),
+      ]),
+      g.timeseries('Ping latency (exporter)', 's', targets=[
+        g.target('max by (instance) (%(ns)s_redis_ping_latency_seconds{%(sel)s})' % a, '{{instance}}'),
+      ]),
+      g.timeseries('Keyspace hit ratio', 'percentunit', targets=[
+        g.target('sum(rate(redis_keyspace_hits_total{%(sel)s}[$__rate_interval])) / (sum(rate(redis_keyspace_hits_total{%(sel)s}[$__rate_interval])) + sum(rate(redis_keyspace_misses_total{%(sel)s}[$__rate_interval])))' % r, 'hits'),
+      ]),
+    ]),
+  },
+}

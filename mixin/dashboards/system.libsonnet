@@ -1,0 +1,45 @@
+// System and runtime: the host (psutil in the exporter, node_exporter when it runs),
+// the app's heap and event loop, and the exporter process itself.
+local g = import '../lib/dashboard.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local n = c { sel: c.nodeExporterSelector },
+
+    system: g.dashboard(c, 'system', 'Anclora / System and runtime', variables=[
+      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.queryVariable('service', 'Service', 'label_values(%(ns)s_app_heap_used_bytes{%(exporterSelector)s}, service)' % c),
+    ], panels=[
+      g.timeseries('Host CPU', 'percentunit', targets=[
+        g.target('max by (instance) (%(ns)s_system_cpu_usage_ratio{%(sel)s})' % v, '{{instance}} (psutil)'),
+        g.target('1 - avg by (instance) (rate(node_cpu_seconds_total{%(sel)s, mode="idle"}[$__rate_interval]))' % n, '{{instance}} (node_exporter)'),
+      ], description='Alert above %g%% for %s.' % [c.cpuWarningRatio * 100, c.cpuWarningFor]),
+      g.timeseries('Host memory available', 'bytes', targets=[
+        g.target('max by (instance) (%(ns)s_system_memory_available_bytes{%(sel)s})' % v, '{{instance}} available'),
+        g.target('max by (instance) (%(ns)s_system_memory_total_bytes{%(sel)s})' % v, '{{instance}} total'),
+      ]),
+      g.timeseries('Disk free', 'percentunit', targets=[
+        g.target('max by (instance, mountpoint) (%(ns)s_system_disk_free_bytes{%(sel)s}) / max by (instance, mountpoint) (%(ns)s_system_disk_total_bytes{%(sel)s})' % v, '{{instance}} {{mountpoint}}'),
+      ]),
+      g.timeseries('Load average', 'short', targets=[
+        g.target('max by (instance) (%(ns)s_system_load1{%(sel)s})' % v, '{{instance}} load1'),
+      ]),
+      g.timeseries('App heap used', 'bytes', targets=[
+        g.target('max by (service) (%(ns)s_app_heap_used_bytes{%(exporterSelector)s, service=~"$service"})' % c, '{{service}} used'),
+        g.target('max by (service) (%(ns)s_app_heap_total_bytes{%(exporterSelector)s, service=~"$service"})' % c, '{{service}} reserved'),
+      ], description='Alerts at %dMiB (warning) and %dMiB (critical).' % [c.heapWarningBytes / 1048576, c.heapCriticalBytes / 1048576]),
+      g.timeseries('App event-loop lag', 's', targets=[
+        g.target('max by (service) (%(ns)s_app_event_loop_lag_seconds{%(exporterSelector)s, service=~"$service"})' % c, '{{service}}'),
+      ]),
+      g.timeseries('Exporter process', 'bytes', targets=[
+        g.target('max by (instance) (process_resident_memory_bytes{%(sel)s})' % v, '{{instance}} RSS'),
+      ]),
+      g.timeseries('Exporter collectors', 's', targets=[
+        g.target('max by (collector) (%(ns)s_exporter_scrape_collector_duration_seconds{%(sel)s})' % v, '{{collector}}'),
+        g.target('max by (instance) (%(ns)s_exporter_event_loop_lag_seconds{%(sel)s})' % v, '{{instance}} event-loop lag'),
+      ], description='Time each collector took at the last scrape, and the exporter event-loop lag.'),
+    ]),
+  },
+}

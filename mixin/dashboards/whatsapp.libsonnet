@@ -1,0 +1,32 @@
+// WhatsApp API: calls, latency percentiles, errors, rate limits, webhooks, instances.
+local g = import '../lib/dashboard.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local q(p) = g.target('histogram_quantile(%s, sum by (le) (rate(%s_whatsapp_api_latency_seconds_bucket{%s}[$__rate_interval])))' % [p, c.ns, v.sel], 'p%d' % (p * 100)),
+
+    whatsapp: g.dashboard(c, 'whatsapp', 'Anclora / WhatsApp API', variables=[
+      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+    ], panels=[
+      g.timeseries('API calls by status', 'reqps', stack=true, targets=[
+        g.target('sum by (status_code) (rate(%(ns)s_whatsapp_api_calls_total{%(sel)s}[$__rate_interval]))' % v, '{{status_code}}'),
+      ]),
+      g.timeseries('API latency', 's', targets=[q(0.5), q(0.95), q(0.99)],
+                   description='p50, p95, p99 of WhatsApp API calls; alert when p95 > %gs.' % c.whatsappLatencyWarningSeconds),
+      g.timeseries('Errors by status code', 'reqps', targets=[
+        g.target('sum by (status_code, endpoint) (rate(%(ns)s_whatsapp_api_calls_total{%(sel)s, status_code!~"2.."}[$__rate_interval]))' % v, '{{status_code}} {{endpoint}}'),
+      ], description='Every non-2xx answer; the error alert counts %s above %g/s.' % [c.whatsappServerErrorStatus, c.whatsappErrorRateWarning]),
+      g.timeseries('Rate-limit hits', 'suffix: /s', targets=[
+        g.target('sum by (instance_name) (rate(%(ns)s_whatsapp_rate_limit_hits_total{%(sel)s}[$__rate_interval]))' % v, '{{instance_name}}'),
+      ]),
+      g.timeseries('Webhooks received', 'suffix: /s', stack=true, targets=[
+        g.target('sum by (event_type) (rate(%(ns)s_whatsapp_webhooks_received_total{%(sel)s}[$__rate_interval]))' % v, '{{event_type}}'),
+      ]),
+      g.stat('Active instances', 'short', w=12, h=8, thresholds=[[null, 'red'], [1, 'green']], targets=[
+        g.target('max(%(ns)s_whatsapp_active_instances{%(sel)s})' % v),
+      ]),
+    ]),
+  },
+}

@@ -1,0 +1,59 @@
+// The whole mixin: alert groups, recording rules, dashboards, then the config (last, so
+// its values win). Importers add their own `_config+::` on top.
+local alertFiles = [
+  import 'alerts/queue.libsonnet',
+  import 'alerts/analytics.libsonnet',
+  import 'alerts/whatsapp.libsonnet',
+  import 'alerts/redis.libsonnet',
+  import 'alerts/system.libsonnet',
+  import 'alerts/business.libsonnet',
+  import 'alerts/exporter.libsonnet',
+  import 'alerts/slo.libsonnet',
+];
+local dashboardFiles = [
+  import 'dashboards/overview.libsonnet',
+  import 'dashboards/queue.libsonnet',
+  import 'dashboards/analytics.libsonnet',
+  import 'dashboards/whatsapp.libsonnet',
+  import 'dashboards/redis.libsonnet',
+  import 'dashboards/system.libsonnet',
+  import 'dashboards/business.libsonnet',
+  import 'dashboards/errors.libsonnet',
+  import 'dashboards/logs.libsonnet',
+];
+
+local base = std.foldl(function(acc, f) acc + f, alertFiles + dashboardFiles, {})
+             + (import 'rules/slo.libsonnet')
+             + (import 'config.libsonnet');
+
+base {
+  local c = self._config,
+  local dashboards = super.grafanaDashboards,
+
+  // The id of the panel titled `title` on dashboard `key`; a typo fails the build.
+  local panelId(key, title) =
+    local ids = [p.id for p in dashboards[key].panels if p.title == title];
+    assert std.length(ids) == 1 : 'dashboard %s has no panel titled %s' % [key, title];
+    ids[0],
+
+  // One pass over every alert: runbook_url (docs/runbooks.md#alertname) and dashboard_url
+  // (the panel that shows the alert's signal, with its template variables filled in).
+  prometheusAlerts+:: {
+    groups: [
+      g {
+        rules: [
+          r {
+            annotations+: {
+              runbook_url: c.runbookUrlPattern % std.asciiLower(r.alert),
+              dashboard_url: '%s/d/%s?viewPanel=%d%s' % [
+                c.grafanaUrl, c.dashboardUids[r.dashboard], panelId(r.dashboard, r.panel), r.dashboardVars,
+              ],
+            },
+          }
+          for r in g.rules
+        ],
+      }
+      for g in super.groups
+    ],
+  },
+}
