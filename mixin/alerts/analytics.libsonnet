@@ -41,7 +41,7 @@ local lib = import '../lib/alerts.libsonnet';
         dashboard='analytics', panel='Handoffs',
         expr='sum(rate(%(ns)s_analytics_handoffs_total{%(exporterSelector)s}[%(rateWindow)s])) > %(handoffRateInfo)g' % c,
         summary='Many conversations are handed to humans.',
-        description='{{ $value | humanize }} conversations per second are handed to a human (threshold %g/s).' % c.handoffRateInfo,
+        description='{{ printf "%%.2f" $value }} conversations per second are handed to a human (threshold %g/s).' % c.handoffRateInfo,
       ),
     ])],
   },

@@ -24,7 +24,7 @@ local lib = import '../lib/alerts.libsonnet';
         expr='(sum(rate(%(ns)s_business_leads_captured_total{%(exporterSelector)s}[%(leadRateWindow)s])) or vector(0)) * 3600 < %(leadRateInfoPerHour)g\nand\n' % c
              + traffic(c.leadRateWindow),
         summary='Few leads are captured.',
-        description='Leads are captured at {{ $value | humanize }} per hour while customers write in (threshold %g/h).' % c.leadRateInfoPerHour,
+        description='Leads are captured at {{ printf "%%.2f" $value }} per hour while customers write in (threshold %g/h).' % c.leadRateInfoPerHour,
       ),
       lib.alert(
         'HighValueSale', 'info',

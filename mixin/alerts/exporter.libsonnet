@@ -26,7 +26,7 @@ local lib = import '../lib/alerts.libsonnet';
         dashboard='errors', panel='Rejected events',
         expr='sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(exporterSelector)s}[%(rateWindow)s])) > %(eventsRejectedRate)g' % c,
         summary='The exporter rejects application events ({{ $labels.reason }}).',
-        description='{{ $value | humanize }} application events per second are rejected with reason {{ $labels.reason }}: the metrics they carry are lost.',
+        description='{{ printf "%.2f" $value }} application events per second are rejected with reason {{ $labels.reason }}: the metrics they carry are lost.',
       ),
     ])],
   },

@@ -64,7 +64,7 @@ local lib = import '../lib/alerts.libsonnet';
           )
         ||| % c,
         summary='{{ $labels.service }} logged a critical error.',
-        description='{{ $labels.service }} logged {{ $value | humanize }} fatal or critical errors in the last %s.' % c.criticalErrorWindow,
+        description='{{ $labels.service }} logged {{ printf "%%.0f" $value }} fatal or critical errors in the last %s.' % c.criticalErrorWindow,
       ),
     ])],
   },

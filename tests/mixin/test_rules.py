@@ -1,0 +1,102 @@
+"""The generated rule files: promtool accepts them, every alert is unit-tested both ways,
+and the unit tests really bite (an alert that never fires, or fires without waiting its
+`for`, makes its group's tests fail)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = ROOT / "alerts"
+UNIT = Path(__file__).resolve().parent / "rules"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not installed (Debian package `prometheus`; CI installs it)")
+
+RULE_FILES = sorted(ALERTS.glob("*.yml"))
+ALERT_FILES = [p for p in RULE_FILES if p.name != "recording-rules.yml"]
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _alerts(path: Path) -> list[dict]:
+    return [r for g in _load(path)["groups"] for r in g["rules"] if "alert" in r]
+
+
+def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_every_alert_file_has_a_unit_test_file():
+    assert RULE_FILES, "no alerts/*.yml: run `python -m exporter build`"
+    assert sorted(p.name for p in UNIT.glob("*.yml")) == sorted(p.name for p in ALERT_FILES)
+
+
+@pytest.mark.parametrize("path", ALERT_FILES, ids=lambda p: p.stem)
+def test_every_alert_fires_and_stays_silent_in_its_unit_tests(path):
+    """Each alert has at least one case expecting it and one expecting silence."""
+    fired, silent = set(), set()
+    for case in _load(UNIT / path.name)["tests"]:
+        for t in case.get("alert_rule_test", []):
+            (fired if t.get("exp_alerts") else silent).add(t["alertname"])
+    names = {r["alert"] for r in _alerts(path)}
+    assert names - fired == set(), "alerts never shown firing"
+    assert names - silent == set(), "alerts never shown silent"
+
+
+@needs_promtool
+def test_promtool_check_rules():
+    result = _promtool("check", "rules", *map(str, RULE_FILES))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+@pytest.mark.parametrize("path", sorted(UNIT.glob("*.yml")), ids=lambda p: p.stem)
+def test_promtool_unit_tests(path):
+    result = _promtool("test", "rules", path.name, cwd=UNIT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _mutated_run(tmp_path: Path, group_file: Path, mutate) -> subprocess.CompletedProcess:
+    """Run the group's unit tests against a copy of its rule file changed by `mutate`."""
+    doc = _load(group_file)
+    mutate(doc)
+    (tmp_path / group_file.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    test = _load(UNIT / group_file.name)
+    test["rule_files"] = [str(tmp_path / group_file.name) if Path(f).name == group_file.name
+                          else str((UNIT / f).resolve()) for f in test["rule_files"]]
+    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    return _promtool("test", "rules", "test.yml", cwd=tmp_path)
+
+
+def _alert_params():
+    return [pytest.param(path, r["alert"], id=r["alert"]) for path in ALERT_FILES
+            for r in _alerts(path)]
+
+
+def _rule(doc: dict, name: str) -> dict:
+    return next(r for g in doc["groups"] for r in g["rules"] if r.get("alert") == name)
+
+
+@needs_promtool
+@pytest.mark.parametrize("path,name", _alert_params())
+def test_unit_tests_fail_when_the_alert_never_fires(tmp_path, path, name):
+    def never(doc):
+        _rule(doc, name)["expr"] = "vector(1) == 2"
+    assert _mutated_run(tmp_path, path, never).returncode != 0
+
+
+@needs_promtool
+@pytest.mark.parametrize("path,name", [p for p in _alert_params()
+                                       if "for" in _rule(_load(p.values[0]), p.values[1])])
+def test_unit_tests_fail_when_the_alert_does_not_wait_its_for(tmp_path, path, name):
+    def eager(doc):
+        del _rule(doc, name)["for"]
+    assert _mutated_run(tmp_path, path, eager).returncode != 0
