@@ -98,6 +98,11 @@
     exporterDownFor: '5m',
     eventsRejectedRate: 0.01,  // rejected application events per second
     eventsRejectedFor: '15m',
+    // A consumed stream (BullMQ events, app events) whose unread backlog is large and still
+    // growing: the exporter falls behind, and entries trimmed before it reads them are lost.
+    streamLagWarning: 1000,
+    streamLagTrendWindow: '15m',
+    streamLagFor: '15m',
 
     // --- SLOs (SRE workbook, multi-window multi-burn-rate) ---
     queueSuccessTarget: 0.99,

@@ -28,6 +28,18 @@ local lib = import '../lib/alerts.libsonnet';
         summary='The exporter rejects application events ({{ $labels.reason }}).',
         description='{{ printf "%.2f" $value }} application events per second are rejected with reason {{ $labels.reason }}: the metrics they carry are lost.',
       ),
+      lib.alert(
+        'ExporterStreamLagGrowing', 'warning', forDuration=c.streamLagFor,
+        dashboard='errors', panel='Stream lag',
+        // All replicas share one consumer group, so they report the same lag: max.
+        expr=|||
+          max by (stream) (%(ns)s_exporter_stream_lag_entries{%(exporterSelector)s}) > %(streamLagWarning)d
+          and on (stream)
+          max by (stream) (deriv(%(ns)s_exporter_stream_lag_entries{%(exporterSelector)s}[%(streamLagTrendWindow)s])) > 0
+        ||| % c,
+        summary='The exporter falls behind reading {{ $labels.stream }}.',
+        description='{{ $value | humanize }} entries of stream {{ $labels.stream }} are unread and the backlog has grown for %s; entries trimmed before they are read are lost to the metrics.' % c.streamLagFor,
+      ),
     ])],
   },
 }

@@ -141,3 +141,23 @@ def test_slo_burn_windows_follow_the_sre_workbook():
     assert [(w["long"], w["short"], w["burn"], w["severity"]) for w in cfg["sloWindows"]] == [
         ("1h", "5m", 14.4, "critical"), ("6h", "30m", 6, "critical"),
         ("1d", "2h", 3, "warning"), ("3d", "6h", 1, "warning")]
+
+
+def test_an_importer_overrides_config_everywhere():
+    """README's import example: a `_config+::` override reaches every alert and dashboard."""
+    import _jsonnet
+
+    out = json.loads(_jsonnet.evaluate_snippet("x", """
+        local anclora = (import 'mixin/mixin.libsonnet') + {
+          _config+:: { exporterSelector: 'job="bot-exporter"', queueBacklogWarning: 5000,
+                       grafanaUrl: 'https://grafana.example.com' },
+        };
+        { alerts: anclora.prometheusAlerts, rules: anclora.prometheusRules,
+          dashboards: anclora.grafanaDashboards }
+    """, jpathdir=[str(ROOT)]))
+    text = json.dumps(out)
+    assert 'anclora-exporter' not in text and 'job=\\"bot-exporter\\"' in text
+    rules = {r["alert"]: r for g in out["alerts"]["groups"] for r in g["rules"]}
+    assert rules["HighQueueBacklog"]["expr"].rstrip().endswith("> 5000")
+    assert rules["HighQueueBacklog"]["annotations"]["dashboard_url"].startswith(
+        "https://grafana.example.com/d/")
