@@ -21,6 +21,7 @@
     minSentRate: 0.01,
 
     // --- queue (SPEC alert matrix) ---
+    queueLatencyQuantile: 0.99,
     queueLatencyCriticalSeconds: 1,
     queueLatencyCriticalFor: '2m',
     queueLatencyWarningSeconds: 0.5,
@@ -44,6 +45,7 @@
     deliveryRatioCriticalFor: '5m',
     deliveryRatioWarning: 0.8,
     deliveryRatioWarningFor: '10m',
+    responseTimeQuantile: 0.95,
     responseTimeWarningSeconds: 300,
     responseTimeWarningFor: '10m',
     handoffRateInfo: 0.5,  // handoffs per second
@@ -51,6 +53,7 @@
 
     // --- whatsapp ---
     noInstancesFor: '2m',
+    whatsappLatencyQuantile: 0.95,
     whatsappLatencyWarningSeconds: 2,
     whatsappLatencyWarningFor: '5m',
     whatsappServerErrorStatus: '5..',  // status_code regex counted as API errors
@@ -60,6 +63,7 @@
     whatsappRateLimitWarningFor: '5m',
 
     // --- redis ---
+    redisLatencyQuantile: 0.95,
     redisLatencyWarningSeconds: 0.01,
     redisLatencyWarningFor: '5m',
     redisPoolUsedRatio: 1,  // 20 of 20 connections in use

@@ -29,12 +29,12 @@ local lib = import '../lib/alerts.libsonnet';
         'HighResponseTime', 'warning', forDuration=c.responseTimeWarningFor,
         dashboard='analytics', panel='Average response time',
         expr=|||
-          histogram_quantile(0.95,
+          histogram_quantile(%(responseTimeQuantile)g,
             sum by (le) (rate(%(ns)s_analytics_response_time_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
           ) > %(responseTimeWarningSeconds)g
         ||| % c,
         summary='Customers wait long for an answer.',
-        description='p95 response time to customers is {{ $value | humanizeDuration }} (threshold %gs).' % c.responseTimeWarningSeconds,
+        description='p%g response time to customers is {{ $value | humanizeDuration }} (threshold %gs).' % [c.responseTimeQuantile * 100, c.responseTimeWarningSeconds],
       ),
       lib.alert(
         'HighHandoffRate', 'info', forDuration=c.handoffRateInfoFor,

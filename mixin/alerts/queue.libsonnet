@@ -10,12 +10,12 @@ local lib = import '../lib/alerts.libsonnet';
     local latency(name, severity, threshold, forDuration) = lib.alert(
       name, severity, forDuration=forDuration, dashboard='queue', panel='Processing latency p95', vars=q,
       expr=|||
-        histogram_quantile(0.99,
+        histogram_quantile(%(queueLatencyQuantile)g,
           sum by (queue, le) (rate(%(ns)s_queue_processing_duration_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
         ) > %(t)g
       ||| % (c { t: threshold }),
       summary='Queue {{ $labels.queue }} processes messages slowly.',
-      description='p99 processing time of queue {{ $labels.queue }} is {{ $value | humanizeDuration }} (threshold %gs).' % threshold,
+      description='p%g processing time of queue {{ $labels.queue }} is {{ $value | humanizeDuration }} (threshold %gs).' % [c.queueLatencyQuantile * 100, threshold],
     ),
 
     local backlog(name, severity, threshold, forDuration) = lib.alert(

@@ -9,12 +9,12 @@ local lib = import '../lib/alerts.libsonnet';
         'HighRedisLatency', 'warning', forDuration=c.redisLatencyWarningFor,
         dashboard='redis', panel='Command latency (app side)',
         expr=|||
-          histogram_quantile(0.95,
+          histogram_quantile(%(redisLatencyQuantile)g,
             sum by (le) (rate(%(ns)s_redis_operation_latency_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
           ) > %(redisLatencyWarningSeconds)g
         ||| % c,
         summary='Redis answers the app slowly.',
-        description='p95 latency of Redis commands seen by the app is {{ $value | humanizeDuration }} (threshold %gs).' % c.redisLatencyWarningSeconds,
+        description='p%g latency of Redis commands seen by the app is {{ $value | humanizeDuration }} (threshold %gs).' % [c.redisLatencyQuantile * 100, c.redisLatencyWarningSeconds],
       ),
       lib.alert(
         'RedisConnectionPoolExhausted', 'warning', forDuration=c.redisPoolFor,

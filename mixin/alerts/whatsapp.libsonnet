@@ -17,12 +17,12 @@ local lib = import '../lib/alerts.libsonnet';
         'HighWhatsAppAPILatency', 'warning', forDuration=c.whatsappLatencyWarningFor,
         dashboard='whatsapp', panel='API latency',
         expr=|||
-          histogram_quantile(0.95,
+          histogram_quantile(%(whatsappLatencyQuantile)g,
             sum by (le) (rate(%(ns)s_whatsapp_api_latency_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
           ) > %(whatsappLatencyWarningSeconds)g
         ||| % c,
         summary='The WhatsApp API answers slowly.',
-        description='p95 WhatsApp API latency is {{ $value | humanizeDuration }} (threshold %gs).' % c.whatsappLatencyWarningSeconds,
+        description='p%g WhatsApp API latency is {{ $value | humanizeDuration }} (threshold %gs).' % [c.whatsappLatencyQuantile * 100, c.whatsappLatencyWarningSeconds],
       ),
       lib.alert(
         'WhatsAppAPIErrors', 'warning', forDuration=c.whatsappErrorRateWarningFor,
