@@ -6,7 +6,7 @@ local g = import '../lib/dashboard.libsonnet';
   grafanaDashboards+:: {
     local c = $._config,
     local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
-    local sumRate(metric, by='') = 'sum%s (rate(%s_%s{%s}[$__rate_interval]))' % [if by == '' then '' else ' by (%s)' % by, c.ns, metric, v.sel],
+    local sumRate(metric, by='') = 'sum%s(rate(%s_%s{%s}[$__rate_interval]))' % [if by == '' then '' else ' by (%s) ' % by, c.ns, metric, v.sel],
     local today(metric) = 'sum(increase(%s_%s{%s}[$__range]))' % [c.ns, metric, v.sel],
     local ratio(num, den) = '%s / %s' % [today(num), today(den)],
     local rateThresholds = [[null, 'red'], [c.deliveryRatioCritical, 'yellow'], [c.deliveryRatioWarning, 'green']],

@@ -20,7 +20,13 @@ local lib = import '../lib/alerts.libsonnet';
       g.stat('Messages waiting', 'short', thresholds=[[null, 'green'], [c.queueBacklogWarning, 'yellow'], [c.queueBacklogCritical, 'red']],
              targets=[g.target('sum(%s)' % lib.queueWaiting(c))]),
       g.stat('Queue error rate', 'percentunit', thresholds=[[null, 'green'], [c.queueErrorRatioWarning, 'yellow'], [c.queueErrorRatioCritical, 'red']], targets=[
-        g.target('sum(rate(%(ns)s_queue_messages_failed_total{%(sel)s}[$__rate_interval])) / (sum(rate(%(ns)s_queue_messages_failed_total{%(sel)s}[$__rate_interval])) + sum(rate(%(ns)s_queue_messages_processed_total{%(sel)s}[$__rate_interval])))' % v),
+        // 0% when nothing failed (no failed series yet), no value when nothing ran.
+        g.target(|||
+          (sum(rate(%(ns)s_queue_messages_failed_total{%(sel)s}[$__rate_interval])) or vector(0))
+          /
+          ((sum(rate(%(ns)s_queue_messages_processed_total{%(sel)s}[$__rate_interval])) or vector(0))
+            + (sum(rate(%(ns)s_queue_messages_failed_total{%(sel)s}[$__rate_interval])) or vector(0)) > 0)
+        ||| % v),
       ]),
       g.stat('Delivery rate today', 'percentunit', timeFrom='now/d', thresholds=[[null, 'red'], [c.deliveryRatioCritical, 'yellow'], [c.deliveryRatioWarning, 'green']], targets=[
         g.target('sum(increase(%(ns)s_analytics_messages_delivered_total{%(sel)s}[$__range])) / sum(increase(%(ns)s_analytics_messages_sent_total{%(sel)s}[$__range]))' % v, instant=true),
