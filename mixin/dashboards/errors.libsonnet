@@ -9,12 +9,13 @@ local g = import '../lib/dashboard.libsonnet';
 
     errors: g.dashboard(c, 'errors', 'Anclora / Errors and resilience', variables=[
       g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.queryVariable('service', 'Service', 'label_values(%(ns)s_errors_total{%(exporterSelector)s}, service)' % c),
     ], panels=[
       g.timeseries('Errors by severity', 'suffix: /s', stack=true, targets=[
-        g.target('sum by (severity) (rate(%(ns)s_errors_total{%(sel)s}[$__rate_interval]))' % v, '{{severity}}'),
+        g.target('sum by (severity) (rate(%(ns)s_errors_total{%(sel)s, service=~"$service"}[$__rate_interval]))' % v, '{{severity}}'),
       ]),
       g.timeseries('Errors by component', 'suffix: /s', stack=true, targets=[
-        g.target('sum by (service) (rate(%(ns)s_errors_total{%(sel)s}[$__rate_interval]))' % v, '{{service}}'),
+        g.target('sum by (service) (rate(%(ns)s_errors_total{%(sel)s, service=~"$service"}[$__rate_interval]))' % v, '{{service}}'),
       ]),
       g.timeseries('Open circuit breakers', 'short', targets=[
         g.target('max by (breaker) (%(ns)s_circuit_breaker_state{%(sel)s, state="open"})' % v, '{{breaker}} open'),
