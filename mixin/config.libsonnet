@@ -146,5 +146,7 @@
     },
     // Alert -> docs/runbooks.md#<alertname lower-case>, GitHub's anchor for "## AlertName".
     runbookUrlPattern: 'https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md#%s',
+    // Alert -> the panel showing its signal; `vars` adds e.g. &var-queue={{ $labels.queue }}.
+    dashboardUrlPattern: '%(grafanaUrl)s/d/%(uid)s?viewPanel=%(panel)d%(vars)s',
   },
 }

@@ -45,9 +45,12 @@ base {
           r {
             annotations+: {
               runbook_url: c.runbookUrlPattern % std.asciiLower(r.alert),
-              dashboard_url: '%s/d/%s?viewPanel=%d%s' % [
-                c.grafanaUrl, c.dashboardUids[r.dashboard], panelId(r.dashboard, r.panel), r.dashboardVars,
-              ],
+              dashboard_url: c.dashboardUrlPattern % {
+                grafanaUrl: c.grafanaUrl,
+                uid: c.dashboardUids[r.dashboard],
+                panel: panelId(r.dashboard, r.panel),
+                vars: r.dashboardVars,
+              },
             },
           }
           for r in g.rules
