@@ -57,7 +57,7 @@ def test_every_alert_fires_and_stays_silent_in_its_unit_tests(path):
 
 @needs_promtool
 def test_promtool_check_rules():
-    result = _promtool("check", "rules", *map(str, RULE_FILES))
+    result = _promtool("check", "rules", "--lint=all", "--lint-fatal", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
