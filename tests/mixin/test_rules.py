@@ -104,3 +104,60 @@ def test_unit_tests_fail_when_the_alert_does_not_wait_its_for(tmp_path, path, na
     def eager(doc):
         del _rule(doc, name)["for"]
     assert _mutated_run(tmp_path, path, eager).returncode != 0
+
+
+# Each threshold moved just past the "just under the threshold" case of its unit tests:
+# (config key, new value, group). With the moved threshold that case must fire, so the
+# group's unit tests must fail; otherwise the case does not test the threshold.
+THRESHOLD_MUTATIONS = [
+    ("queueLatencyCriticalSeconds", 0.9, "queue"),
+    ("queueLatencyWarningSeconds", 0.45, "queue"),
+    ("queueBacklogCritical", 49998, "queue"),
+    ("queueBacklogWarning", 9999, "queue"),
+    ("queueErrorRatioCritical", 0.03, "queue"),
+    ("queueErrorRatioWarning", 0.008, "queue"),
+    ("dlqWarning", 999, "queue"),
+    ("deliveryRatioCritical", 0.52, "analytics"),
+    ("deliveryRatioWarning", 0.82, "analytics"),
+    ("responseTimeWarningSeconds", 290, "analytics"),
+    ("handoffRateInfo", 0.45, "analytics"),
+    ("whatsappLatencyWarningSeconds", 1.9, "whatsapp"),
+    ("whatsappErrorRateWarning", 0.08, "whatsapp"),
+    ("whatsappRateLimitWarning", 0.85, "whatsapp"),
+    ("redisLatencyWarningSeconds", 0.008, "redis"),
+    ("redisPoolUsedRatio", 0.95, "redis"),
+    ("heapCriticalBytes", 1073741823, "system"),
+    ("heapWarningBytes", 805306367, "system"),
+    ("eventLoopLagWarningSeconds", 0.09, "system"),
+    ("cpuWarningRatio", 0.79, "system"),
+    ("diskFreeRatioWarning", 0.25, "system"),
+    ("leadRateInfoPerHour", 3, "business"),
+    ("eventsRejectedRate", 0.005, "exporter"),
+    ("streamLagWarning", 600, "exporter"),
+    ("queueSuccessTarget", 0.995, "slo-queue"),
+    ("whatsappSuccessTarget", 0.999, "slo-whatsapp"),
+]
+
+
+@needs_promtool
+@pytest.mark.parametrize("key,value,group", THRESHOLD_MUTATIONS, ids=[m[0] for m in THRESHOLD_MUTATIONS])
+def test_unit_tests_fail_when_a_threshold_moves(tmp_path, key, value, group):
+    import json
+
+    import _jsonnet
+
+    from exporter import mixin_build
+
+    # only the group under test is manifested (jsonnet is lazy): fast
+    groups = json.loads(_jsonnet.evaluate_snippet("mutation", """
+        local m = (import 'mixin/mixin.libsonnet') + { _config+:: { %s: %s } };
+        [g for g in m.prometheusAlerts.groups if g.name == %s]
+    """ % (key, json.dumps(value), json.dumps(group)), jpathdir=[str(ROOT)]))
+    mutated = yaml.safe_load(mixin_build._groups_yaml(groups))
+    original = _load(ALERTS / f"{group}.yml")
+    assert mutated != original, f"{key} does not change alerts/{group}.yml"
+
+    def replace(doc):
+        doc.clear()
+        doc.update(mutated)
+    assert _mutated_run(tmp_path, ALERTS / f"{group}.yml", replace).returncode != 0
