@@ -161,3 +161,19 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path, key, value, group):
         doc.clear()
         doc.update(mutated)
     assert _mutated_run(tmp_path, ALERTS / f"{group}.yml", replace).returncode != 0
+
+
+IDLE = Path(__file__).resolve().parent / "idle.yml"
+
+
+def test_idle_case_covers_every_alert_and_rule_file():
+    doc = _load(IDLE)
+    checked = {t["alertname"] for case in doc["tests"] for t in case["alert_rule_test"]}
+    assert checked == {r["alert"] for p in ALERT_FILES for r in _alerts(p)}
+    assert sorted(Path(f).name for f in doc["rule_files"]) == [p.name for p in RULE_FILES]
+
+
+@needs_promtool
+def test_an_idle_system_raises_no_alert():
+    result = _promtool("test", "rules", IDLE.name, cwd=IDLE.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
