@@ -1,4 +1,4 @@
-"""Command line: ``python -m exporter serve | catalog | config`` (and more as they land)."""
+"""Command line: ``python -m exporter serve | demo | catalog | config | build``."""
 
 from __future__ import annotations
 
@@ -66,7 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--env-example", action="store_true", help="the .env.example file")
     b = sub.add_parser("build", help="regenerate docs, .env.example, dashboards and alerts")
     b.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
+    d = sub.add_parser("demo", help="run the exporter with live WhatsApp-bot traffic (BullMQ + events)")
+    d.add_argument("--scenario", choices=("calm", "busy", "incident"), default="calm")
+    d.add_argument("--listen", help="host:port (default 127.0.0.1:9464)")
+    d.add_argument("--seed", type=int, help="random seed, for reproducible traffic")
+    d.add_argument("--duration", type=float, help="stop after this many seconds")
     args = p.parse_args(argv)
+
+    if args.command == "demo":
+        from . import demo
+        return demo.main(args.scenario, args.listen, args.seed, args.duration)
 
     if args.command == "build":
         from . import build
