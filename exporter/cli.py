@@ -18,6 +18,16 @@ def _load_config() -> config_mod.Config:
         raise SystemExit(2) from None
 
 
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (where the platform allows signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
 async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> None:
     """Run the exporter until ``stop`` is set (or SIGINT/SIGTERM)."""
     from aiohttp import web
@@ -38,12 +48,7 @@ async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> No
         raise SystemExit(1) from None
     await exporter.start()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop_on_signals(stop)
     logs.get_logger("exporter").info("listening", extra={"listen": f"{host}:{port}"})
     try:
         await stop.wait()

@@ -376,17 +376,12 @@ class Traffic:
 
 
 async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
-    from .cli import serve
+    from .cli import serve, stop_on_signals
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop_on_signals(stop)
     if duration:
-        loop.call_later(duration, stop.set)
+        asyncio.get_running_loop().call_later(duration, stop.set)
     tasks = [asyncio.create_task(serve(cfg, stop), name="exporter"),
              asyncio.create_task(traffic.run(stop), name="traffic")]
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
