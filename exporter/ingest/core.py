@@ -19,9 +19,12 @@ log = get_logger("ingest")
 
 
 class Ingestor:
+    RESOLVED_LIMIT = 10_000  # raw payloads whose metric updates are kept resolved
+
     def __init__(self, metrics, gauges, log_interval: float = 60.0):
         self.metrics = metrics
         self.applier = Applier(metrics, gauges)
+        self._resolved: dict[bytes, tuple[str, list]] = {}
         self._warn = RateLimitedLog(log, log_interval)
         metrics.declare(["exporter_events_ingested_total", "exporter_events_rejected_total"])
         self._ingested = {t: metrics.child("exporter_events_ingested_total", type=t)
@@ -47,5 +50,33 @@ class Ingestor:
                 self.reject("internal_error", f"{type(exc).__name__}", "apply")
                 continue
             per_type[e["type"]] += 1
+        for t, n in per_type.items():
+            self._ingested[t].inc(n)
+
+    def known(self, raw: bytes) -> bool:
+        """True when ``raw`` was applied before: it needs no decoding nor validation."""
+        return raw in self._resolved
+
+    def apply_raw(self, plan: list[tuple[bytes, dict | None, int]]) -> None:
+        """Apply (raw payload, validated event or None when ``known``, count) triples.
+
+        Streams repeat the same payloads all the time (``{"type":"message_read"}``): each
+        distinct payload is resolved to its metric updates once and kept (bounded)."""
+        per_type: Counter = Counter()
+        resolved = self._resolved
+        for raw, event, n in plan:
+            hit = resolved.get(raw)
+            if hit is None:
+                try:
+                    hit = (event["type"], self.applier.actions(event))
+                except Exception as exc:  # noqa: BLE001 - as in apply()
+                    self.reject("internal_error", f"{type(exc).__name__}", "apply", n)
+                    continue
+                if len(resolved) >= self.RESOLVED_LIMIT:
+                    resolved.clear()
+                resolved[raw] = hit
+            for action in hit[1]:
+                action(n)
+            per_type[hit[0]] += n
         for t, n in per_type.items():
             self._ingested[t].inc(n)

@@ -132,7 +132,9 @@ def _label_text(v: object) -> str:
 class Applier:
     """Applies validated events to a MetricSet and StaleGauges.
 
-    Children (a metric with its label values) are cached per raw label tuple, so the hot
+    ``actions(event)`` resolves an event to its metric updates once (children looked up
+    through the LabelGuard); each action takes a multiplicity ``n``, so identical events
+    of a batch cost one resolution. Children are cached per raw label tuple, so the hot
     path is a dict lookup and an ``inc``; the cache is bounded because raw values that the
     LabelGuard folds into ``other`` may be unbounded.
     """
@@ -143,7 +145,6 @@ class Applier:
         self.metrics, self.gauges = metrics, gauges
         self._cache: dict[tuple, object] = {}
         self._ops = {t: tuple(self._compile(op) for op in ops) for t, ops in MAPPING.items()}
-        self._derive = DERIVED
 
     def _child(self, metric: str, labels: dict):
         key = (metric, *labels.values())
@@ -155,11 +156,12 @@ class Applier:
         return child
 
     def _compile(self, op):
+        """The op as ``resolve(event) -> action(n) | None``."""
         spec = catalog.get(op.metric)
         names = tuple(spec.labels)
-        sources = tuple(op.labels[n] for n in names)
         if set(op.labels) != set(names):
             raise ValueError(f"{op.metric}: mapping labels {sorted(op.labels)} != {list(names)}")
+        sources = tuple(op.labels[n] for n in names)
 
         def labels_of(e: dict) -> dict:
             return {n: (s.value if isinstance(s, Const) else _label_text(e[s]))
@@ -169,34 +171,47 @@ class Applier:
         if isinstance(op, Inc):
             when = op.when
 
-            def apply(e):
+            def resolve(e):
                 if when is None or e.get(when):
-                    self._child(metric, labels_of(e)).inc()
+                    return self._child(metric, labels_of(e)).inc
+                return None
         elif isinstance(op, Observe):
             value = op.value
 
-            def apply(e):
+            def resolve(e):
                 v = e.get(value)
-                if v is not None:
-                    self._child(metric, labels_of(e)).observe(v)
+                if v is None:
+                    return None
+                observe = self._child(metric, labels_of(e)).observe
+
+                def action(n):
+                    for _ in range(int(n)):
+                        observe(v)
+                return action
         else:
             value = op.value
             get = value if callable(value) else (lambda e: e.get(value))
 
-            def apply(e):
+            def resolve(e):
                 v = get(e)
-                if v is not None:
-                    self.gauges.set(metric, float(v), **labels_of(e))
-        return apply
+                if v is None:
+                    return None
+                labels, v = labels_of(e), float(v)
+                return lambda n: self.gauges.set(metric, v, **labels)
+        return resolve
 
-    def apply(self, event: dict) -> None:
-        """Apply one validated event (``schema.validate`` output)."""
+    def actions(self, event: dict) -> list:
+        """The updates one validated event (``schema.validate`` output) makes; call each
+        with the number of identical events."""
         t = event["type"]
-        derive = self._derive.get(t)
+        derive = DERIVED.get(t)
         if derive is not None:
             event = derive(event)
-        for op in self._ops[t]:
-            op(event)
+        return [a for a in (resolve(event) for resolve in self._ops[t]) if a is not None]
+
+    def apply(self, event: dict, n: int = 1) -> None:
+        for action in self.actions(event):
+            action(n)
 
 
 def check() -> list[str]:

@@ -44,9 +44,8 @@ class EventsHandler:
         return self.prepare_sync(entries)
 
     def prepare_sync(self, entries):
-        good: list[dict] = []
+        raws: list = []
         bad: Counter = Counter()
-        check = self.ingestor.check
         for _id, fields in entries:
             if not fields:  # an entry deleted or trimmed while pending: nothing to count
                 continue
@@ -55,18 +54,27 @@ class EventsHandler:
                 raw = fields.get("event")
             if raw is None:
                 bad["malformed"] += 1
+            else:
+                raws.append(raw)
+        # Identical payloads are decoded and validated once per batch, and not at all
+        # once applied before (the ingestor keeps what they resolve to).
+        plan = []
+        ing = self.ingestor
+        for raw, n in Counter(raws).items():
+            if ing.known(raw):
+                plan.append((raw, None, n))
                 continue
             try:
-                good.append(check(json.loads(raw)))
+                plan.append((raw, ing.check(json.loads(raw)), n))
             except schema.Invalid as e:
-                bad[e.reason] += 1
+                bad[e.reason] += n
             except ValueError:  # not JSON (or not UTF-8)
-                bad["malformed"] += 1
+                bad["malformed"] += n
 
         def apply() -> None:
             for reason, n in bad.items():
-                self.ingestor.reject(reason, f"{n} stream entries refused", "stream", n)
-            self.ingestor.apply(good)
+                ing.reject(reason, f"{n} stream entries refused", "stream", n)
+            ing.apply_raw(plan)
         return apply
 
 
