@@ -116,3 +116,21 @@ def test_gauges_go_stale_when_the_reporter_stops():
     assert value(reg, "circuit_breaker_state", [("breaker", "whatsapp"), ("state", "open")]) is None
     clock.now += 60
     assert value(reg, "analytics_active_conversations") is None
+
+
+@pytest.mark.parametrize("v", [0, 0.005, 0.0051, 0.3, 60.0, 61.0, 1e9])
+def test_fast_observe_matches_prometheus_observe(v):
+    reg, ing, _ = make()
+    event = {"type": "response_time", "seconds": v}
+    ing.applier.apply(ing.check(event), 3)
+    ref_reg = CollectorRegistry()
+    from prometheus_client import Histogram
+    ref = Histogram("ref", "ref", buckets=catalog.get("analytics_response_time_seconds").buckets,
+                    registry=ref_reg)
+    for _ in range(3):
+        ref.observe(v)
+    for bound in [*map(float, catalog.get("analytics_response_time_seconds").buckets), "+Inf"]:
+        le = str(bound) if bound != "+Inf" else bound
+        assert value(reg, "analytics_response_time_seconds_bucket", [("le", le)]) == \
+            ref_reg.get_sample_value("ref_bucket", {"le": le}), le
+    assert value(reg, "analytics_response_time_seconds_sum") == pytest.approx(3 * v)

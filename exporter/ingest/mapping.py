@@ -12,6 +12,7 @@ names a boolean field that must be true.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -129,6 +130,28 @@ def _label_text(v: object) -> str:
     return str(v)
 
 
+def _observer(child, v: float):
+    """``action(n)``: observe ``v`` n times. The bucket is found once, when the payload is
+    resolved, and n observations cost two increments: one histogram observe per event
+    was most of the stream's ingestion cost. Falls back to ``observe`` if
+    prometheus_client's histogram internals ever change shape."""
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets, total = getattr(child, "_buckets", None), getattr(child, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        observe = child.observe
+
+        def slow(n):
+            for _ in range(int(n)):
+                observe(v)
+        return slow
+    bucket = buckets[bisect_left(bounds, v)]  # the first bound >= v, as observe() does
+
+    def action(n):
+        total.inc(v * n)
+        bucket.inc(n)
+    return action
+
+
 class Applier:
     """Applies validated events to a MetricSet and StaleGauges.
 
@@ -182,12 +205,7 @@ class Applier:
                 v = e.get(value)
                 if v is None:
                     return None
-                observe = self._child(metric, labels_of(e)).observe
-
-                def action(n):
-                    for _ in range(int(n)):
-                        observe(v)
-                return action
+                return _observer(self._child(metric, labels_of(e)), v)
         else:
             value = op.value
             get = value if callable(value) else (lambda e: e.get(value))
