@@ -306,7 +306,7 @@ class Traffic:
             value = round(rng.lognormvariate(math.log(400_000), 0.7), -3)
             e.record_conversion(rng.choice(("sale", "sale", "rental")), value, "spring-campaign")
         if rng.random() < (0.05 if slow else 0.005):
-            e.record_error("critical" if slow and rng.random() < 0.2 else "error", "api")
+            e.record_error("critical" if slow and rng.random() < 0.5 else "error", "api")
         if rng.random() < (0.03 if slow else 0.002):
             e.record_rate_limit_rejection("webhooks")
 

@@ -161,3 +161,36 @@ def test_demo_without_redis_url_starts_and_stops_its_own_redis_server():
     assert rc == 0
     assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
     assert "redis-server" in proc.stderr.read().decode()
+
+
+def test_incident_slow_periods_give_the_alerts_something_to_catch():
+    from exporter.config import Config
+    from exporter.demo import SCENARIOS, Traffic
+
+    class Collect:
+        events = []
+
+        def send(self, events):
+            self.events.extend(events)
+
+    t = Traffic("redis://127.0.0.1:1/0", Config.defaults(), SCENARIOS["incident"], seed=3)
+    t.events.transport = Collect()
+    t.start -= 10
+    assert not t.slow()  # the first 30 s are healthy
+    t.start -= 60
+    assert t.slow()
+    # Longer than the alerts' `for:` windows (10 min at most for the ones it feeds).
+    assert SCENARIOS["incident"].slow_for_s >= 10 * 60
+    t.gauges(0.01)
+    for _ in range(200):
+        t.converse()
+    t.events.flush()
+    ev = Collect.events
+    by = {e["type"]: e for e in ev}
+    assert by["circuit_breaker_state"]["state"] == "open"
+    assert by["redis_pool"] == {"type": "redis_pool", "in_use": 20, "max": 20}
+    assert by["runtime"]["heap_used_bytes"] > 768 * 2**20
+    assert by["runtime"]["event_loop_lag_seconds"] > 0.1
+    assert by["active_instances"]["count"] >= 1
+    assert any(e["type"] == "error_logged" and e["severity"] == "critical" for e in ev)
+    t.sync.close()
