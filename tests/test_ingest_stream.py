@@ -229,3 +229,31 @@ async def test_exporter_runs_the_stream_consumer_in_the_background(redis_url, r)
         assert val(exp, "analytics_handoffs_total", [("reason", "unspecified")]) == 3
     finally:
         await exp.stop()
+
+
+async def test_consumer_survives_redis_going_away_and_back(own_redis):
+    exp = Exporter(Config.defaults(redis_url=own_redis.url, redis_timeout=0.5))
+    consumer = ingest.stream_consumer(exp, exp.ingestor, block_ms=50)
+    task = asyncio.create_task(consumer.run())
+    c = redis_sync.Redis.from_url(own_redis.url)
+    try:
+        add(c, [{"type": "message_read"}] * 2)
+        for _ in range(100):
+            if val(exp, "analytics_messages_read_total") == 2:
+                break
+            await asyncio.sleep(0.05)
+        own_redis.stop()
+        await asyncio.sleep(0.5)  # the consumer fails, logs, backs off; it does not die
+        assert not task.done()
+        own_redis.start()  # an empty Redis: the group is created again
+        add(c, [{"type": "message_read"}] * 3)
+        for _ in range(100):
+            if val(exp, "analytics_messages_read_total") == 5:
+                break
+            await asyncio.sleep(0.05)
+        assert val(exp, "analytics_messages_read_total") == 5
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        c.close()
+        await exp.stop()
