@@ -205,6 +205,7 @@ async def test_lag_and_pending_gauges(exporters, r):
         assert await consumer.poll_once() == 0  # creates the group
         add(r, [{"type": "message_read"}] * 25)
         r.xreadgroup("anclora-exporter", "other", {STREAM: ">"}, count=4)  # never acked
+        await asyncio.sleep(1.0)  # the gauges are refreshed at most once a second
         assert await consumer.poll_once() == 10
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 11
         assert val(exp, "exporter_stream_pending_entries", [("stream", STREAM)]) == 4
