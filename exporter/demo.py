@@ -98,6 +98,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _cannot_listen(host: str, port: int) -> str:
+    """Why the exporter could not listen there ("" when it can), checked before starting
+    anything, so a busy port is one clear line instead of a half-started demo."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as e:
+        return e.strerror or str(e)
+    return ""
+
+
 class DemoRedis:
     """The Redis the demo uses; ``close()`` stops whatever it started."""
 
@@ -409,8 +421,13 @@ def main(scenario: str, listen: str | None, seed: int | None, duration: float | 
         except config_mod.ConfigError as e:
             print(f"demo: configuration error: {e}", file=sys.stderr)
             return 2
-        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
         host, port = cfg.listen
+        problem = _cannot_listen(host, port)
+        if problem:
+            print(f"demo: cannot listen on {host}:{port} ({problem}); pick another with "
+                  "--listen host:port", file=sys.stderr)
+            return 1
+        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
         shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "") else host
         print(f"demo: scenario {scenario}, Redis: {redis.how}\n"
               f"demo: http://{shown}:{port}/metrics  http://{shown}:{port}/health  "

@@ -194,3 +194,18 @@ def test_incident_slow_periods_give_the_alerts_something_to_catch():
     assert by["active_instances"]["count"] >= 1
     assert any(e["type"] == "error_logged" and e["severity"] == "critical" for e in ev)
     t.sync.close()
+
+
+def test_demo_on_a_busy_port_says_so_in_one_line(redis_server):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        env = {**os.environ, "ANCLORA_REDIS_URL": redis_server.url}
+        p = subprocess.run([sys.executable, "-m", "exporter", "demo", "--listen",
+                            f"127.0.0.1:{port}"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=30)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines()[-1].startswith(f"demo: cannot listen on 127.0.0.1:{port}")
+    assert "Traceback" not in p.stderr
