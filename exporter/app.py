@@ -8,7 +8,7 @@ import platform
 from prometheus_client import CollectorRegistry, ProcessCollector
 from redis.asyncio import Redis
 
-from . import __version__, health
+from . import __version__, health, ingest
 from .collectors.redis import RedisCollector
 from .config import Config, redact_url
 from .logs import get_logger
@@ -57,6 +57,7 @@ class Exporter:
         self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)
         self._tasks: list[asyncio.Task] = []
         self.background: list = []  # objects with async run() started by start()
+        self.ingestor = ingest.install(self)  # POST /events and the events stream
 
     async def start(self) -> None:
         log.info("exporter starting", extra={"redis": redact_url(self.config.redis_url),

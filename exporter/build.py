@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import catalog, config
+from .ingest import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN GENERATED {} -->", "<!-- END GENERATED {} -->"
@@ -36,6 +37,9 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
         ("docs/metrics.md", lambda: catalog.as_markdown() + "\n"),
         (".env.example", lambda: config.as_env_example()),
         ("README.md", lambda: _readme(root)),
+        ("exporter/ingest/events.schema.json", schema.json_schema_text),
+        ("docs/events.md",
+         lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),
     ]
     try:  # the mixin (dashboards, alerts) builds when its sources are present
         from . import mixin_build

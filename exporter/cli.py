@@ -1,4 +1,4 @@
-"""Command line: ``python -m exporter serve | catalog | config`` (and more as they land)."""
+"""Command line: ``python -m exporter serve | demo | catalog | config | build``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ def _load_config() -> config_mod.Config:
     except config_mod.ConfigError as e:
         print(f"anclora-exporter: configuration error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (where the platform allows signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
 
 
 async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> None:
@@ -38,12 +48,7 @@ async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> No
         raise SystemExit(1) from None
     await exporter.start()
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop_on_signals(stop)
     logs.get_logger("exporter").info("listening", extra={"listen": f"{host}:{port}"})
     try:
         await stop.wait()
@@ -66,7 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--env-example", action="store_true", help="the .env.example file")
     b = sub.add_parser("build", help="regenerate docs, .env.example, dashboards and alerts")
     b.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
+    d = sub.add_parser("demo", help="run the exporter with live WhatsApp-bot traffic (BullMQ + events)")
+    d.add_argument("--scenario", choices=("calm", "busy", "incident"), default="calm")
+    d.add_argument("--listen", help="host:port (default 127.0.0.1:9464)")
+    d.add_argument("--seed", type=int, help="random seed, for reproducible traffic")
+    d.add_argument("--duration", type=float, help="stop after this many seconds")
     args = p.parse_args(argv)
+
+    if args.command == "demo":
+        from . import demo
+        return demo.main(args.scenario, args.listen, args.seed, args.duration)
 
     if args.command == "build":
         from . import build

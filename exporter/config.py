@@ -174,7 +174,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("consumer_name", "ANCLORA_CONSUMER_NAME", "", _str,
             "This replica's consumer name; empty = hostname-pid."),
     Setting("events_stream", "ANCLORA_EVENTS_STREAM", "anclora:events", _str,
-            "Redis stream the app writes events to."),
+            "Redis stream the app writes events to; empty = no stream input (HTTP only)."),
+    Setting("events_claim_idle", "ANCLORA_EVENTS_CLAIM_IDLE_SECONDS", "30", _float(0.1, 3600),
+            "Events read by an exporter replica that died are re-read by another once "
+            "pending this long."),
     Setting("auth_token", "ANCLORA_AUTH_TOKEN", "", _str,
             "Bearer token required by POST /events; empty = no token required.", secret=True),
     Setting("max_body_bytes", "ANCLORA_MAX_BODY_BYTES", "1048576", _int(1024, 64 << 20),
@@ -217,6 +220,7 @@ class Config:
     consumer_group: str = "anclora-exporter"
     consumer_name: str = ""
     events_stream: str = "anclora:events"
+    events_claim_idle: float = 30.0
     auth_token: str = ""
     max_body_bytes: int = 1 << 20
     label_limit: int = 100

@@ -20,12 +20,23 @@ def _json(data: dict, status: int = 200) -> web.Response:
 def make_app(exporter) -> web.Application:
     """The aiohttp application serving ``exporter`` (an ``app.Exporter``)."""
 
+    rendering: list[asyncio.Future] = []  # the render in progress, shared by concurrent scrapes
+
+    async def render() -> bytes:
+        # Render in a thread: a scrape of many series must not stall the event loop
+        # (health checks and event ingestion keep answering meanwhile). Scrapes that
+        # arrive during a render share it: several threads rendering at once would only
+        # fight over the GIL, and starve the event loop.
+        if not rendering:
+            fut = asyncio.get_running_loop().run_in_executor(None, generate_latest,
+                                                             exporter.registry)
+            rendering.append(fut)
+            fut.add_done_callback(lambda _: rendering.clear())
+        return await asyncio.shield(rendering[0])
+
     async def metrics(request: web.Request) -> web.Response:
         await exporter.runner.refresh()
-        # Render in a thread: a scrape of many series must not stall the event loop
-        # (health checks and event ingestion keep answering meanwhile).
-        body = await asyncio.get_running_loop().run_in_executor(
-            None, generate_latest, exporter.registry)
+        body = await render()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def health(request: web.Request) -> web.Response:
