@@ -10,8 +10,10 @@ from redis.asyncio import Redis
 
 from . import __version__, health, ingest
 from .collectors.redis import RedisCollector
+from .collectors.system import SystemCollector
 from .config import Config, redact_url
 from .logs import get_logger
+from .loop_lag import LoopLagMonitor
 from .metrics import LabelGuard, MetricSet, StaleGauges, gauge
 from .scrape import ScrapeRunner
 
@@ -47,16 +49,21 @@ class Exporter:
         self.metrics = MetricSet(ns, self.registry, self.guard)
         self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
         self.redis = redis or make_redis(config.redis_url, config.redis_timeout)
-        self.collectors = [RedisCollector(self.redis, ns)]
+        # The analytics check writes to its own Redis when one is configured.
+        self.analytics_redis = (self.redis if config.analytics_redis_url == config.redis_url
+                                else make_redis(config.analytics_redis_url, config.redis_timeout))
+        self.collectors = [RedisCollector(self.redis, ns),
+                           SystemCollector(ns, config.disk_path)]
         self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
-        for c in (self.runner, self.gauges, _BuildInfo(ns)):
+        self.loop_lag = LoopLagMonitor(ns)
+        for c in (self.runner, self.gauges, self.loop_lag, _BuildInfo(ns)):
             self.registry.register(c)
         ProcessCollector(registry=self.registry)  # process_* for the exporter itself
         self.health = health.Health(health.default_checks(self), config.health_timeout,
                                     self.metrics)
         self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)
         self._tasks: list[asyncio.Task] = []
-        self.background: list = []  # objects with async run() started by start()
+        self.background: list = [self.loop_lag]  # objects with async run(), see start()
         self.ingestor = ingest.install(self)  # POST /events and the events stream
 
     async def start(self) -> None:
@@ -71,6 +78,15 @@ class Exporter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.redis.aclose()
+        if self.analytics_redis is not self.redis:
+            await self.analytics_redis.aclose()
+
+    async def queue_counts(self) -> dict:
+        """Job counts per queue from the collector that reads BullMQ ({} when none does)."""
+        for c in self.collectors:
+            if hasattr(c, "job_counts"):
+                return await c.job_counts()
+        return {}
 
     async def ready(self) -> tuple[bool, str]:
         """Ready once Redis answers and a scrape has produced data."""

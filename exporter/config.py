@@ -192,6 +192,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Time budget of each collector per scrape."),
     Setting("health_timeout", "ANCLORA_HEALTH_TIMEOUT_SECONDS", "2", _float(0.05, 60),
             "Time budget of each health check."),
+    Setting("health_queue_waiting_degraded", "ANCLORA_HEALTH_QUEUE_WAITING_DEGRADED", "10000",
+            _int(1), "Queue check is degraded when this many jobs wait across all queues."),
+    Setting("health_rss_degraded", "ANCLORA_HEALTH_RSS_DEGRADED_BYTES", "268435456", _int(1),
+            "Memory check is degraded when the exporter's RSS passes this (256 MiB)."),
+    Setting("health_rss_unhealthy", "ANCLORA_HEALTH_RSS_UNHEALTHY_BYTES", "1073741824", _int(1),
+            "Memory check is unhealthy when the exporter's RSS passes this (1 GiB)."),
+    Setting("health_heap_degraded", "ANCLORA_HEALTH_APP_HEAP_DEGRADED_BYTES", "805306368",
+            _int(1), "Memory check is degraded when an app reports a heap above this (768 MB)."),
+    Setting("health_heap_unhealthy", "ANCLORA_HEALTH_APP_HEAP_UNHEALTHY_BYTES", "1073741824",
+            _int(1), "Memory check is unhealthy when an app reports a heap above this (1 GB)."),
+    Setting("health_loop_lag_degraded", "ANCLORA_HEALTH_LOOP_LAG_DEGRADED_SECONDS", "0.1",
+            _float(0.001), "Event-loop check is degraded above this lag."),
+    Setting("health_loop_lag_unhealthy", "ANCLORA_HEALTH_LOOP_LAG_UNHEALTHY_SECONDS", "1",
+            _float(0.001), "Event-loop check is unhealthy above this lag."),
+    Setting("health_disk_degraded", "ANCLORA_HEALTH_DISK_DEGRADED_RATIO", "0.85", _float(0, 1),
+            "Disk check is degraded when this share of ANCLORA_DISK_PATH is used."),
+    Setting("health_disk_unhealthy", "ANCLORA_HEALTH_DISK_UNHEALTHY_RATIO", "0.95", _float(0, 1),
+            "Disk check is unhealthy when this share of ANCLORA_DISK_PATH is used."),
     Setting("disk_path", "ANCLORA_DISK_PATH", "/", _str,
             "Filesystem watched by the disk metrics and health check."),
     Setting("service_name", "ANCLORA_SERVICE_NAME", "whatsapp-bot", _str,
@@ -228,6 +246,15 @@ class Config:
     gauge_ttl: float = 300.0
     scrape_timeout: float = 5.0
     health_timeout: float = 2.0
+    health_queue_waiting_degraded: int = 10000
+    health_rss_degraded: int = 256 << 20
+    health_rss_unhealthy: int = 1 << 30
+    health_heap_degraded: int = 805306368
+    health_heap_unhealthy: int = 1 << 30
+    health_loop_lag_degraded: float = 0.1
+    health_loop_lag_unhealthy: float = 1.0
+    health_disk_degraded: float = 0.85
+    health_disk_unhealthy: float = 0.95
     disk_path: str = "/"
     service_name: str = "whatsapp-bot"
     log_level: str = "info"

@@ -9,9 +9,16 @@ Every run also updates ``health_check_status{check}`` and ``health_check_duratio
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
+
+import psutil
+
+from .logs import get_logger
+
+log = get_logger("health")
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 STATUS_VALUE = {HEALTHY: 1.0, DEGRADED: 0.5, UNHEALTHY: 0.0}
@@ -36,6 +43,7 @@ class Health:
         self.timeout = timeout
         self.metrics = metrics  # a MetricSet, or None in tests that only want the report
         self.last: dict | None = None
+        self._status: str | None = None
 
     async def _one(self, check: Check) -> dict:
         start = time.perf_counter()
@@ -62,11 +70,31 @@ class Health:
         else:
             status = HEALTHY
         self.last = {"status": status, "timestamp": time.time(), "checks": by_name}
+        if status != self._status:  # log transitions once, not every request
+            failing = sorted(n for n, r in by_name.items() if r["status"] != HEALTHY)
+            level = log.info if status == HEALTHY else log.warning
+            level("health changed", extra={"from": self._status, "to": status,
+                                           "failing": failing})
+            self._status = status
         return self.last
 
 
+
+def graded(value: float, degraded: float, unhealthy: float) -> str:
+    """healthy below ``degraded``, degraded up to ``unhealthy``, unhealthy above it."""
+    if value > unhealthy:
+        return UNHEALTHY
+    return DEGRADED if value > degraded else HEALTHY
+
+
+def worst(*statuses: str) -> str:
+    return min(statuses, key=lambda s: STATUS_VALUE[s])
+
+
+# --- the six checks ---------------------------------------------------------------------
+
 def redis_check(redis) -> Check:
-    """Redis answers PING; detail carries its uptime."""
+    """The BullMQ Redis answers PING; detail carries its uptime."""
 
     async def run() -> CheckResult:
         start = time.perf_counter()
@@ -79,6 +107,88 @@ def redis_check(redis) -> Check:
     return Check("redis", run)
 
 
+def analytics_redis_check(redis) -> Check:
+    """The analytics Redis answers and keeps what is written: SET with a TTL, GET back."""
+    key = f"anclora:health:{os.getpid()}"
+
+    async def run() -> CheckResult:
+        start = time.perf_counter()
+        await redis.ping()
+        token = str(time.time_ns())
+        await redis.set(key, token, ex=60)
+        back = await redis.get(key)
+        ms = round((time.perf_counter() - start) * 1000, 2)
+        if (back.decode() if isinstance(back, bytes) else back) != token:
+            return CheckResult(UNHEALTHY, {"error": "value read back differs", "round_trip_ms": ms})
+        return CheckResult(HEALTHY, {"round_trip_ms": ms})
+
+    return Check("analytics_redis", run, critical=False)
+
+
+def queue_check(job_counts: Callable[[], Awaitable[dict]], waiting_degraded: int) -> Check:
+    """Job counts per queue; degraded when too many jobs wait in all queues together."""
+
+    async def run() -> CheckResult:
+        counts = await job_counts()
+        detail = {q: {s: c.get(s, 0) for s in ("waiting", "active", "completed", "failed")}
+                  for q, c in counts.items()}
+        waiting = sum(c.get("waiting", 0) + c.get("prioritized", 0) + c.get("paused", 0)
+                      for c in counts.values())
+        status = DEGRADED if waiting > waiting_degraded else HEALTHY
+        return CheckResult(status, {"queues": detail, "waiting_total": waiting,
+                                    "waiting_degraded_above": waiting_degraded})
+
+    return Check("queue", run, critical=False)
+
+
+def memory_check(cfg, app_heaps: Callable[[], dict]) -> Check:
+    """The exporter's RSS, and every heap the app reports (``runtime`` events)."""
+    proc = psutil.Process()
+
+    async def run() -> CheckResult:
+        rss = proc.memory_info().rss
+        status = graded(rss, cfg.health_rss_degraded, cfg.health_rss_unhealthy)
+        heaps = {labels[0]: value for labels, value in app_heaps().items()}
+        for heap in heaps.values():
+            status = worst(status, graded(heap, cfg.health_heap_degraded,
+                                          cfg.health_heap_unhealthy))
+        return CheckResult(status, {"exporter_rss_bytes": rss, "app_heap_used_bytes": heaps})
+
+    return Check("memory", run)
+
+
+def event_loop_check(current_lag: Callable[[], float], degraded: float, unhealthy: float
+                     ) -> Check:
+    """The exporter's own event-loop lag, worst of the monitor's window."""
+
+    async def run() -> CheckResult:
+        lag = current_lag()
+        return CheckResult(graded(lag, degraded, unhealthy), {"lag_ms": round(lag * 1000, 2)})
+
+    return Check("event_loop", run)
+
+
+def disk_check(path: str, degraded: float, unhealthy: float) -> Check:
+    """Share of the watched filesystem in use."""
+
+    async def run() -> CheckResult:
+        usage = psutil.disk_usage(path)
+        ratio = usage.used / usage.total if usage.total else 0.0
+        return CheckResult(graded(ratio, degraded, unhealthy),
+                           {"path": path, "used_ratio": round(ratio, 4), "free_bytes": usage.free})
+
+    return Check("disk", run, critical=False)
+
+
 def default_checks(exporter) -> list[Check]:
-    """The checks /health runs for a running exporter."""
-    return [redis_check(exporter.redis)]
+    """The six checks /health runs for a running exporter (catalog.HEALTH_CHECKS)."""
+    cfg = exporter.config
+    return [
+        redis_check(exporter.redis),
+        analytics_redis_check(exporter.analytics_redis),
+        queue_check(exporter.queue_counts, cfg.health_queue_waiting_degraded),
+        memory_check(cfg, lambda: exporter.gauges.current("app_heap_used_bytes")),
+        event_loop_check(exporter.loop_lag.current, cfg.health_loop_lag_degraded,
+                         cfg.health_loop_lag_unhealthy),
+        disk_check(cfg.disk_path, cfg.health_disk_degraded, cfg.health_disk_unhealthy),
+    ]

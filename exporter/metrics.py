@@ -182,6 +182,13 @@ class StaleGauges:
         with self._lock:
             self._values.setdefault(name, {})[key] = (value, self.clock())
 
+    def current(self, name: str) -> dict[tuple[str, ...], float]:
+        """The fresh (not stale) series of one gauge: label values -> value."""
+        now = self.clock()
+        with self._lock:
+            return {k: v for k, (v, t) in self._values.get(name, {}).items()
+                    if now - t <= self.ttl}
+
     def describe(self):
         return []
 

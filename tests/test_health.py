@@ -1,0 +1,207 @@
+"""The six health checks on a real redis-server: healthy, degraded and unhealthy paths,
+timeouts, concurrency, and their metrics."""
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from exporter import health
+from exporter.app import Exporter
+from exporter.config import Config
+from exporter.health import DEGRADED, HEALTHY, UNHEALTHY, Check, CheckResult, Health
+from exporter.server import make_app
+
+
+def exporter_for(url, **over) -> Exporter:
+    return Exporter(Config.defaults(redis_url=url, redis_timeout=0.5, health_timeout=1.0, **over))
+
+
+async def test_all_six_checks_healthy(redis_url):
+    ex = exporter_for(redis_url)
+    try:
+        report = await ex.health.run()
+        assert report["status"] == HEALTHY
+        assert set(report["checks"]) == {"redis", "analytics_redis", "queue", "memory",
+                                         "event_loop", "disk"}
+        for name, r in report["checks"].items():
+            assert r["status"] == HEALTHY, (name, r)
+            assert r["latency_ms"] >= 0
+        assert report["checks"]["redis"]["detail"]["uptime_seconds"] >= 0
+        assert report["checks"]["memory"]["detail"]["exporter_rss_bytes"] > 1_000_000
+        assert 0 < report["checks"]["disk"]["detail"]["used_ratio"] < 1
+    finally:
+        await ex.stop()
+
+
+async def test_thresholds_degrade_and_fail(redis_url):
+    # Disk used share is > 0 and RSS > 1 byte on any machine: tiny thresholds trip them.
+    ex = exporter_for(redis_url, health_disk_degraded=0.0, health_disk_unhealthy=0.999999,
+                      health_rss_degraded=1, health_rss_unhealthy=2)
+    try:
+        report = await ex.health.run()
+        assert report["checks"]["disk"]["status"] == DEGRADED
+        assert report["checks"]["memory"]["status"] == UNHEALTHY
+        assert report["status"] == UNHEALTHY  # memory is critical
+    finally:
+        await ex.stop()
+
+
+async def test_disk_alone_only_degrades(redis_url):
+    ex = exporter_for(redis_url, health_disk_degraded=0.0, health_disk_unhealthy=0.0)
+    try:
+        report = await ex.health.run()
+        assert report["checks"]["disk"]["status"] == UNHEALTHY
+        assert report["status"] == DEGRADED  # disk is not critical: the exporter still serves
+    finally:
+        await ex.stop()
+
+
+async def test_app_reported_heap_is_checked(redis_url):
+    ex = exporter_for(redis_url)
+    try:
+        ex.gauges.set("app_heap_used_bytes", 900 * 2**20, service="bot")
+        r = (await ex.health.run())["checks"]["memory"]
+        assert r["status"] == DEGRADED and r["detail"]["app_heap_used_bytes"] == {"bot": 900 * 2**20}
+        ex.gauges.set("app_heap_used_bytes", 1.5 * 2**30, service="bot")
+        assert (await ex.health.run())["checks"]["memory"]["status"] == UNHEALTHY
+    finally:
+        await ex.stop()
+
+
+async def test_queue_check_uses_job_counts(redis_url):
+    ex = exporter_for(redis_url, health_queue_waiting_degraded=10)
+
+    class FakeBullMQ:  # stands in for BullMQCollector.job_counts only
+        name = "bullmq"
+
+        async def collect(self):
+            return []
+
+        async def job_counts(self):
+            return {"messages": {"waiting": 8, "prioritized": 4, "active": 1, "failed": 2,
+                                 "completed": 5}}
+
+    ex.collectors.append(FakeBullMQ())
+    try:
+        r = (await ex.health.run())["checks"]["queue"]
+        assert r["status"] == DEGRADED
+        assert r["detail"]["waiting_total"] == 12
+        assert r["detail"]["queues"]["messages"] == {"waiting": 8, "active": 1, "completed": 5,
+                                                      "failed": 2}
+    finally:
+        await ex.stop()
+
+
+async def test_event_loop_lag_is_measured_and_checked(redis_url):
+    ex = exporter_for(redis_url, health_loop_lag_degraded=0.1, health_loop_lag_unhealthy=5)
+    await ex.start()
+    try:
+        await asyncio.sleep(0.1)
+        time.sleep(0.8)  # block the loop past the monitor's 0.5 s wake-up: >= 0.3 s late
+        await asyncio.sleep(0.7)
+        assert 0.25 < ex.loop_lag.current() < 1.5
+        r = (await ex.health.run())["checks"]["event_loop"]
+        assert r["status"] == DEGRADED and r["detail"]["lag_ms"] > 250
+    finally:
+        await ex.stop()
+
+
+def test_loop_lag_window_forgets_old_stalls():
+    from exporter.loop_lag import LoopLagMonitor
+    m = LoopLagMonitor("anclora", window=10)
+    m.record(2.0, now=100)
+    m.record(0.01, now=105)
+    assert m.current() == 2.0
+    m.record(0.02, now=111)
+    assert m.current() == 0.02
+
+
+async def test_redis_down_is_unhealthy_and_analytics_too(own_redis):
+    ex = exporter_for(own_redis.url)
+    try:
+        own_redis.stop()
+        report = await ex.health.run()
+        assert report["status"] == UNHEALTHY
+        assert report["checks"]["redis"]["status"] == UNHEALTHY
+        assert report["checks"]["analytics_redis"]["status"] == UNHEALTHY
+        assert report["checks"]["disk"]["status"] == HEALTHY
+    finally:
+        await ex.stop()
+
+
+async def test_slow_redis_times_out_within_budget(own_redis):
+    ex = Exporter(Config.defaults(redis_url=own_redis.url, redis_timeout=5, health_timeout=0.3))
+    blocker = aioredis.Redis.from_url(own_redis.url)
+    try:
+        sleeper = asyncio.create_task(blocker.execute_command("DEBUG", "SLEEP", "1.5"))
+        await asyncio.sleep(0.1)
+        start = time.perf_counter()
+        report = await ex.health.run()
+        took = time.perf_counter() - start
+        assert report["checks"]["redis"]["status"] == UNHEALTHY
+        assert "timed out" in report["checks"]["redis"]["detail"]["error"]
+        assert took < 1.0, f"/health took {took:.2f}s while Redis slept 1.5s"
+        await sleeper
+    finally:
+        await blocker.aclose()
+        await ex.stop()
+
+
+async def test_checks_run_concurrently():
+    async def slow():
+        await asyncio.sleep(0.3)
+        return CheckResult(HEALTHY)
+    h = Health([Check("a", slow), Check("b", slow), Check("c", slow)], timeout=2)
+    start = time.perf_counter()
+    report = await h.run()
+    assert time.perf_counter() - start < 0.55  # ~0.3 s together, 0.9 s one after another
+    assert report["status"] == HEALTHY
+
+
+async def test_a_raising_check_is_unhealthy_without_its_message():
+    async def boom():
+        raise RuntimeError("secret detail")
+    h = Health([Check("a", boom, critical=False)], timeout=1)
+    report = await h.run()
+    assert report["status"] == DEGRADED
+    assert report["checks"]["a"]["detail"] == {"error": "RuntimeError"}
+
+
+@pytest.mark.parametrize("value,expected", [(0.5, HEALTHY), (0.85, HEALTHY), (0.9, DEGRADED),
+                                            (0.96, UNHEALTHY)])
+def test_graded(value, expected):
+    assert health.graded(value, 0.85, 0.95) == expected
+
+
+async def test_health_metrics_in_scrape(redis_url):
+    ex = exporter_for(redis_url, health_disk_degraded=0.0)
+    client = TestClient(TestServer(make_app(ex)))
+    await client.start_server()
+    try:
+        r = await client.get("/health")
+        assert r.status == 200 and (await r.json())["status"] == DEGRADED
+        await client.get("/metrics")
+        get = ex.registry.get_sample_value
+        assert get("anclora_health_check_status", {"check": "disk"}) == 0.5
+        assert get("anclora_health_check_status", {"check": "redis"}) == 1.0
+        assert get("anclora_health_check_duration_seconds", {"check": "redis"}) > 0
+    finally:
+        await client.close()
+        await ex.stop()
+
+
+async def test_transitions_are_logged_once(redis_url, caplog):
+    import logging
+    logging.getLogger("anclora").propagate = True
+    ex = exporter_for(redis_url)
+    try:
+        with caplog.at_level(logging.INFO, logger="anclora.health"):
+            await ex.health.run()
+            await ex.health.run()
+        changes = [r for r in caplog.records if r.getMessage() == "health changed"]
+        assert len(changes) == 1 and changes[0].to == HEALTHY
+    finally:
+        await ex.stop()
