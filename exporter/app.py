@@ -64,6 +64,9 @@ class Exporter:
         self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)
         self._tasks: list[asyncio.Task] = []
         self.background: list = [self.loop_lag]  # objects with async run(), see start()
+        if config.health_interval > 0:
+            self.background.append(health.HealthPoller(self.health, config.health_interval))
+        self._first_scrape: asyncio.Task | None = None  # started by ready(), see there
         self.ingestor = ingest.install(self)  # POST /events and the events stream
 
     async def start(self) -> None:
@@ -73,6 +76,9 @@ class Exporter:
             self._tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
 
     async def stop(self) -> None:
+        if self._first_scrape is not None:
+            self._tasks.append(self._first_scrape)
+            self._first_scrape = None
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -89,11 +95,27 @@ class Exporter:
         return {}
 
     async def ready(self) -> tuple[bool, str]:
-        """Ready once Redis answers and a scrape has produced data."""
+        """Ready once Redis answers and a scrape has read it; answers within the health timeout.
+
+        Until a scrape has read Redis, a probe starts one and waits for it only as long as
+        the budget left: a readiness probe must not hang on a slow first scrape (the
+        scrape goes on, and the next probe finds its result).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.health_timeout
         try:
             await asyncio.wait_for(self.redis.ping(), self.config.health_timeout)
         except Exception as e:  # noqa: BLE001
             return False, f"redis unreachable ({type(e).__name__})"
-        if self.runner.scrapes == 0:
-            await self.runner.refresh()
+        if self.runner.last_success.get(RedisCollector.name):
+            return True, "ok"
+        if self._first_scrape is None or self._first_scrape.done():
+            self._first_scrape = asyncio.create_task(self.runner.refresh())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_scrape),
+                                   max(deadline - loop.time(), 0.01))
+        except asyncio.TimeoutError:
+            return False, "first scrape still running"
+        if not self.runner.last_success.get(RedisCollector.name):
+            return False, "no scrape has read Redis yet"
         return True, "ok"

@@ -192,6 +192,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Time budget of each collector per scrape."),
     Setting("health_timeout", "ANCLORA_HEALTH_TIMEOUT_SECONDS", "2", _float(0.05, 60),
             "Time budget of each health check."),
+    Setting("health_interval", "ANCLORA_HEALTH_INTERVAL_SECONDS", "15", _float(0, 3600),
+            "Run the health checks in the background this often, so the health metrics and "
+            "status-change logs are current without /health requests; 0 = only on request."),
     Setting("health_queue_waiting_degraded", "ANCLORA_HEALTH_QUEUE_WAITING_DEGRADED", "10000",
             _int(1), "Queue check is degraded when this many jobs wait across all queues."),
     Setting("health_rss_degraded", "ANCLORA_HEALTH_RSS_DEGRADED_BYTES", "268435456", _int(1),
@@ -220,6 +223,12 @@ SETTINGS: tuple[Setting, ...] = (
             "When set, also write rotating files there (all 14 d, errors 30 d, http 7 d)."),
 )
 
+_ENV = {s.attr: s.env for s in SETTINGS}
+_THRESHOLD_PAIRS = (("health_rss_degraded", "health_rss_unhealthy"),
+                    ("health_heap_degraded", "health_heap_unhealthy"),
+                    ("health_loop_lag_degraded", "health_loop_lag_unhealthy"),
+                    ("health_disk_degraded", "health_disk_unhealthy"))
+
 
 @dataclass(frozen=True)
 class Config:
@@ -246,6 +255,7 @@ class Config:
     gauge_ttl: float = 300.0
     scrape_timeout: float = 5.0
     health_timeout: float = 2.0
+    health_interval: float = 15.0
     health_queue_waiting_degraded: int = 10000
     health_rss_degraded: int = 256 << 20
     health_rss_unhealthy: int = 1 << 30
@@ -277,6 +287,10 @@ class Config:
             values["consumer_name"] = f"{socket.gethostname()}-{os.getpid()}"
         if not values["analytics_redis_url"]:
             values["analytics_redis_url"] = values["redis_url"]
+        for low, high in _THRESHOLD_PAIRS:  # a degraded level past the unhealthy one is a typo
+            if values[low] > values[high]:
+                raise ConfigError(f"{_ENV[low]}={values[low]} is above "
+                                  f"{_ENV[high]}={values[high]}: expected degraded <= unhealthy")
         return cls(**values)
 
     @classmethod

@@ -2,6 +2,7 @@
 timeouts, concurrency, and their metrics."""
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -16,7 +17,20 @@ from exporter.server import make_app
 
 
 def exporter_for(url, **over) -> Exporter:
-    return Exporter(Config.defaults(redis_url=url, redis_timeout=0.5, health_timeout=1.0, **over))
+    return Exporter(Config.defaults(**{"redis_url": url, "redis_timeout": 0.5,
+                                       "health_timeout": 1.0, **over}))
+
+
+@contextlib.asynccontextmanager
+async def running(url, start=False, **over):
+    """An exporter for the test (its background tasks started when ``start``), always stopped."""
+    ex = exporter_for(url, **over)
+    try:
+        if start:
+            await ex.start()
+        yield ex
+    finally:
+        await ex.stop()
 
 
 async def test_all_six_checks_healthy(redis_url):
@@ -205,3 +219,87 @@ async def test_transitions_are_logged_once(redis_url, caplog):
         assert len(changes) == 1 and changes[0].to == HEALTHY
     finally:
         await ex.stop()
+
+
+async def test_redis_down_over_http_is_503_with_every_checks_latency(own_redis):
+    ex = exporter_for(own_redis.url)
+    client = TestClient(TestServer(make_app(ex)))
+    await client.start_server()
+    try:
+        own_redis.stop()
+        r = await client.get("/health")
+        body = await r.json()
+        assert r.status == 503 and body["status"] == UNHEALTHY
+        assert body["checks"]["redis"]["status"] == UNHEALTHY
+        assert body["checks"]["redis"]["critical"] is True
+        assert body["checks"]["redis"]["detail"]["error"] in ("ConnectionError", "TimeoutError")
+        for name, check in body["checks"].items():
+            assert 0 <= check["latency_ms"] < 1500, (name, check)  # within the 1 s budget
+    finally:
+        await client.close()
+        await ex.stop()
+
+
+async def test_missing_disk_path_is_unhealthy_but_only_degrades(redis_url):
+    async with running(redis_url, disk_path="/no/such/path") as ex:
+        report = await ex.health.run()
+        assert report["checks"]["disk"] == {**report["checks"]["disk"], "status": UNHEALTHY,
+                                            "detail": {"error": "FileNotFoundError"}}
+        assert report["status"] == DEGRADED
+
+
+async def test_memory_detail_carries_the_python_heap(redis_url):
+    async with running(redis_url) as ex:
+        detail = (await ex.health.run())["checks"]["memory"]["detail"]
+        assert detail["python_allocated_blocks"] > 10_000  # any running interpreter has more
+        assert detail["app_heap_used_bytes"] == {}
+
+
+async def test_poller_keeps_health_metrics_current_without_requests(redis_url):
+    async with running(redis_url, start=True, health_interval=0.1,
+                       health_disk_degraded=0.0) as ex:
+        await asyncio.sleep(0.3)
+        get = ex.registry.get_sample_value
+        assert get("anclora_health_check_status", {"check": "redis"}) == 1.0
+        assert get("anclora_health_check_status", {"check": "disk"}) == 0.5
+        assert ex.health.last["status"] == DEGRADED
+
+
+def test_no_poller_when_interval_is_zero(redis_url):
+    ex = exporter_for(redis_url, health_interval=0)
+    assert not any(isinstance(w, health.HealthPoller) for w in ex.background)
+
+
+async def test_ready_does_not_wait_for_a_slow_first_scrape(redis_url):
+    ex = exporter_for(redis_url, health_timeout=0.3)
+
+    class Slow:
+        name = "slow"
+
+        async def collect(self):
+            await asyncio.sleep(0.6)
+            return []
+
+    ex.runner.collectors.append(Slow())
+    client = TestClient(TestServer(make_app(ex)))
+    await client.start_server()
+    try:
+        start = time.perf_counter()
+        r = await client.get("/health/ready")
+        took = time.perf_counter() - start
+        assert r.status == 503 and (await r.json())["reason"] == "first scrape still running"
+        assert took < 0.55, f"ready took {took:.2f}s with a 0.3 s budget"
+        await asyncio.sleep(0.5)  # the scrape the probe started has finished meanwhile
+        r = await client.get("/health/ready")
+        assert r.status == 200 and (await r.json())["reason"] == "ok"
+        assert ex.runner.scrapes == 1  # the second probe reused the first one's scrape
+    finally:
+        await client.close()
+        await ex.stop()
+
+
+def test_degraded_threshold_above_unhealthy_is_a_config_error():
+    from exporter.config import ConfigError
+    with pytest.raises(ConfigError, match="ANCLORA_HEALTH_DISK_DEGRADED_RATIO=0.99 is above "
+                                          "ANCLORA_HEALTH_DISK_UNHEALTHY_RATIO=0.95"):
+        Config.from_env({"ANCLORA_HEALTH_DISK_DEGRADED_RATIO": "0.99"})
