@@ -9,7 +9,7 @@ Every run also updates ``health_check_status{check}`` and ``health_check_duratio
 from __future__ import annotations
 
 import asyncio
-import os
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -123,12 +123,14 @@ def redis_check(redis) -> Check:
 
 def analytics_redis_check(redis) -> Check:
     """The analytics Redis answers and keeps what is written: SET with a TTL, GET back."""
-    key = f"anclora:health:{os.getpid()}"
+    # Random per exporter: replicas in containers all run as pid 1, and two replicas
+    # writing one key would read each other's token back and report a false failure.
+    key = f"anclora:health:analytics:{secrets.token_hex(8)}"
 
     async def run() -> CheckResult:
         start = time.perf_counter()
         await redis.ping()
-        token = str(time.time_ns())
+        token = secrets.token_hex(8)
         await redis.set(key, token, ex=60)
         back = await redis.get(key)
         ms = round((time.perf_counter() - start) * 1000, 2)

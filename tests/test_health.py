@@ -303,3 +303,15 @@ def test_degraded_threshold_above_unhealthy_is_a_config_error():
     with pytest.raises(ConfigError, match="ANCLORA_HEALTH_DISK_DEGRADED_RATIO=0.99 is above "
                                           "ANCLORA_HEALTH_DISK_UNHEALTHY_RATIO=0.95"):
         Config.from_env({"ANCLORA_HEALTH_DISK_DEGRADED_RATIO": "0.99"})
+
+
+async def test_two_exporters_on_one_analytics_redis_do_not_collide(redis_url):
+    async with running(redis_url) as a, running(redis_url) as b:
+        for _ in range(3):
+            ra, rb = await asyncio.gather(a.health.run(), b.health.run())
+            assert ra["checks"]["analytics_redis"]["status"] == HEALTHY
+            assert rb["checks"]["analytics_redis"]["status"] == HEALTHY
+        keys = await a.redis.keys("anclora:health:analytics:*")
+        assert len(keys) == 2
+        for k in keys:
+            assert 0 < await a.redis.ttl(k) <= 60

@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 
 from ..metrics import gauge
+from ..scrape import PartialScrape
 
 # statvfs on a hung network mount blocks forever: run it on one thread of its own, so the
 # caller's timeout still answers and a stuck call holds one thread, not the event loop or
 # the default executor (which renders /metrics).
 _DISK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="anclora-disk")
+DISK_TIMEOUT = 1.0  # statvfs answers in microseconds; a second means the mount is stuck
 
 
 async def disk_usage(path: str):
@@ -37,15 +39,19 @@ class SystemCollector:
     async def collect(self):
         # The /proc reads below take 10-25 us each and cannot hang: they stay on the loop.
         ns = self.ns
-        disk = await disk_usage(self.disk_path)
         mem = psutil.virtual_memory()
         fams = [
             gauge("system_cpu_usage_ratio", ns, [((), psutil.cpu_percent(interval=None) / 100)]),
             gauge("system_memory_total_bytes", ns, [((), mem.total)]),
             gauge("system_memory_available_bytes", ns, [((), mem.available)]),
-            gauge("system_disk_total_bytes", ns, [((self.disk_path,), disk.total)]),
-            gauge("system_disk_free_bytes", ns, [((self.disk_path,), disk.free)]),
         ]
         if hasattr(os, "getloadavg"):
             fams.append(gauge("system_load1", ns, [((), os.getloadavg()[0])]))
+        # A wrong or hung ANCLORA_DISK_PATH costs the disk series only, not the host's.
+        try:
+            disk = await asyncio.wait_for(disk_usage(self.disk_path), DISK_TIMEOUT)
+        except (OSError, asyncio.TimeoutError) as e:
+            raise PartialScrape(f"disk {self.disk_path}: {type(e).__name__}", fams) from e
+        fams += [gauge("system_disk_total_bytes", ns, [((self.disk_path,), disk.total)]),
+                 gauge("system_disk_free_bytes", ns, [((self.disk_path,), disk.free)])]
         return fams

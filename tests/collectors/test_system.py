@@ -36,7 +36,8 @@ async def test_cpu_is_primed_so_the_first_scrape_measures_something():
     assert get("anclora_system_cpu_usage_ratio") > 0.0
 
 
-async def test_missing_disk_path_fails_only_this_collector():
+async def test_missing_disk_path_costs_only_the_disk_series():
     get = await scrape(SystemCollector("anclora", "/no/such/path"))
     assert get("anclora_exporter_scrape_collector_success", {"collector": "system"}) == 0.0
-    assert get("anclora_system_memory_total_bytes") is None
+    assert get("anclora_system_disk_total_bytes", {"mountpoint": "/no/such/path"}) is None
+    assert get("anclora_system_memory_total_bytes") == psutil.virtual_memory().total
