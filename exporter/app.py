@@ -88,7 +88,12 @@ class Exporter:
             await self.analytics_redis.aclose()
 
     async def queue_counts(self) -> dict:
-        """Job counts per queue from the collector that reads BullMQ ({} when none does)."""
+        """Job counts per queue from the collector that reads BullMQ ({} when none does).
+
+        The queue health check calls this. ``BullMQCollector.job_counts`` (bullmq branch)
+        is picked up as soon as that collector is in ``self.collectors``; until then the
+        check is healthy with no queues. A raising ``job_counts`` makes the check unhealthy.
+        """
         for c in self.collectors:
             if hasattr(c, "job_counts"):
                 return await c.job_counts()

@@ -90,7 +90,10 @@ class HealthPoller:
 
     async def run(self) -> None:
         while True:
-            await self.health.run()  # never raises: every check failure becomes a result
+            try:
+                await self.health.run()  # check failures are results; this guards the rest
+            except Exception as e:  # noqa: BLE001 - the poller must outlive one bad round
+                log.warning("health poll failed", extra={"error": type(e).__name__})
             await asyncio.sleep(self.interval)
 
 

@@ -315,3 +315,25 @@ async def test_two_exporters_on_one_analytics_redis_do_not_collide(redis_url):
         assert len(keys) == 2
         for k in keys:
             assert 0 < await a.redis.ttl(k) <= 60
+
+
+async def test_queue_check_without_bullmq_is_healthy_and_unreadable_counts_unhealthy(redis_url):
+    async with running(redis_url) as ex:
+        r = (await ex.health.run())["checks"]["queue"]
+        assert r["status"] == HEALTHY and r["detail"]["queues"] == {}
+        assert r["detail"]["waiting_total"] == 0
+
+        class Broken:  # a BullMQ collector whose Redis read fails
+            name = "bullmq"
+
+            async def collect(self):
+                return []
+
+            async def job_counts(self):
+                raise ConnectionError("redis went away")
+
+        ex.collectors.append(Broken())
+        report = await ex.health.run()
+        assert report["checks"]["queue"]["status"] == UNHEALTHY
+        assert report["checks"]["queue"]["detail"] == {"error": "ConnectionError"}
+        assert report["status"] == DEGRADED  # queue is not critical
