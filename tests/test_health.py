@@ -337,3 +337,21 @@ async def test_queue_check_without_bullmq_is_healthy_and_unreadable_counts_unhea
         assert report["checks"]["queue"]["status"] == UNHEALTHY
         assert report["checks"]["queue"]["detail"] == {"error": "ConnectionError"}
         assert report["status"] == DEGRADED  # queue is not critical
+
+
+async def test_each_transition_logged_once_warn_when_worse_info_when_back(caplog):
+    import logging
+    logging.getLogger("anclora").propagate = True
+    states = iter([HEALTHY, DEGRADED, DEGRADED, UNHEALTHY, HEALTHY, HEALTHY])
+
+    async def flapping():
+        return CheckResult(next(states))
+
+    h = Health([Check("a", flapping)], timeout=1)
+    with caplog.at_level(logging.INFO, logger="anclora.health"):
+        for _ in range(6):
+            await h.run()
+    changes = [(r.levelname, r.__dict__["from"], r.to) for r in caplog.records
+               if r.getMessage() == "health changed"]
+    assert changes == [("info", None, HEALTHY), ("warn", HEALTHY, DEGRADED),
+                       ("warn", DEGRADED, UNHEALTHY), ("info", UNHEALTHY, HEALTHY)]
