@@ -203,8 +203,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Memory check is unhealthy when the exporter's RSS passes this (1 GiB)."),
     Setting("health_heap_degraded", "ANCLORA_HEALTH_APP_HEAP_DEGRADED_BYTES", "805306368",
             _int(1), "Memory check is degraded when an app reports a heap above this (768 MB)."),
-    Setting("health_heap_unhealthy", "ANCLORA_HEALTH_APP_HEAP_UNHEALTHY_BYTES", "1073741824",
-            _int(1), "Memory check is unhealthy when an app reports a heap above this (1 GB)."),
     Setting("health_loop_lag_degraded", "ANCLORA_HEALTH_LOOP_LAG_DEGRADED_SECONDS", "0.1",
             _float(0.001), "Event-loop check is degraded above this lag."),
     Setting("health_loop_lag_unhealthy", "ANCLORA_HEALTH_LOOP_LAG_UNHEALTHY_SECONDS", "1",
@@ -225,7 +223,6 @@ SETTINGS: tuple[Setting, ...] = (
 
 _ENV = {s.attr: s.env for s in SETTINGS}
 _THRESHOLD_PAIRS = (("health_rss_degraded", "health_rss_unhealthy"),
-                    ("health_heap_degraded", "health_heap_unhealthy"),
                     ("health_loop_lag_degraded", "health_loop_lag_unhealthy"),
                     ("health_disk_degraded", "health_disk_unhealthy"))
 
@@ -260,7 +257,6 @@ class Config:
     health_rss_degraded: int = 256 << 20
     health_rss_unhealthy: int = 1 << 30
     health_heap_degraded: int = 805306368
-    health_heap_unhealthy: int = 1 << 30
     health_loop_lag_degraded: float = 0.1
     health_loop_lag_unhealthy: float = 1.0
     health_disk_degraded: float = 0.85

@@ -168,9 +168,10 @@ def memory_check(cfg, app_heaps: Callable[[], dict]) -> Check:
         rss = proc.memory_info().rss
         status = graded(rss, cfg.health_rss_degraded, cfg.health_rss_unhealthy)
         heaps = {labels[0]: value for labels, value in app_heaps().items()}
-        for heap in heaps.values():
-            status = worst(status, graded(heap, cfg.health_heap_degraded,
-                                          cfg.health_heap_unhealthy))
+        # A big app heap is the app's problem, not the exporter's: it degrades, never 503s
+        # (the CriticalMemoryUsage alert is where it pages).
+        if any(heap > cfg.health_heap_degraded for heap in heaps.values()):
+            status = worst(status, DEGRADED)
         # Python's own heap, as live pymalloc blocks: O(arenas), under 1 us, so it can run
         # on every check (tracemalloc would tax every allocation). A leak signal for the
         # detail only; RSS is what the thresholds judge.

@@ -80,7 +80,9 @@ async def test_app_reported_heap_is_checked(redis_url):
         r = (await ex.health.run())["checks"]["memory"]
         assert r["status"] == DEGRADED and r["detail"]["app_heap_used_bytes"] == {"bot": 900 * 2**20}
         ex.gauges.set("app_heap_used_bytes", 1.5 * 2**30, service="bot")
-        assert (await ex.health.run())["checks"]["memory"]["status"] == UNHEALTHY
+        report = await ex.health.run()  # the app's heap never makes the exporter unhealthy
+        assert report["checks"]["memory"]["status"] == DEGRADED
+        assert report["status"] == DEGRADED
     finally:
         await ex.stop()
 
