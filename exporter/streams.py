@@ -24,11 +24,12 @@ A prepare that raises a Redis/OS error leaves the batch pending (retried); any o
 exception is a bug in the handler: the batch is acked and dropped, and logged, so one
 poisoned entry cannot stall the stream.
 
-Groups are created with XGROUP CREATE at ``start_id`` (``$``: only entries added from now
-on; ``0``: the whole stream), without MKSTREAM: a stream that does not exist yet is retried
-at every poll and, since everything it will hold was added after we first looked, its
-group is then created at ``0``. BUSYGROUP (another replica or an earlier run created it)
-is fine: the group's position in Redis is what makes restarts resume where they were.
+Groups are created at ``start_id`` (``$``: only entries added from now on; ``0``: the whole
+stream) by a small script doing XGROUP CREATE ... ENTRIESREAD, never MKSTREAM: a stream
+that does not exist yet is retried at every poll and, since everything it will hold was
+added after we first looked, its group is then created at ``0``. A group that exists
+already (another replica, an earlier run) is used as it is: its position in Redis is what
+makes restarts resume where they were. A key that is not a stream is skipped and logged.
 
 Gap counting (entries trimmed, e.g. by BullMQ's ~10,000 MAXLEN, before the group read
 them): before each read, a small script compares XINFO STREAM ``first-entry`` with the
@@ -58,12 +59,35 @@ log = get_logger("ingest")
 
 Entry = tuple[str, dict[str, str]]
 
-# KEYS[1] stream, ARGV[1] group -> {gap, lag or -1, pending}; see the module docstring.
-_GAP_SCRIPT = """
+_FIELD = """
 local function field(arr, name)
   for i = 1, #arr, 2 do if arr[i] == name then return arr[i + 1] end end
   return nil
 end
+"""
+
+# KEYS[1] stream, ARGV[1] group, ARGV[2] '$' or '0' -> 'missing' | 'exists' | 'created'.
+# XGROUP CREATE alone leaves entries-read unknown (Redis 7.0), which would blind the gap
+# check until the group's first read; ENTRIESREAD, set from the same atomic view, keeps it
+# exact from the start ('0' starts after what was trimmed before we attached).
+_CREATE_SCRIPT = _FIELD + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local s = redis.call('XINFO', 'STREAM', KEYS[1])
+for _, grp in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(grp, 'name') == ARGV[1] then return 'exists' end
+end
+local added, length = field(s, 'entries-added'), field(s, 'length')
+if ARGV[2] == '$' then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], field(s, 'last-generated-id'),
+             'ENTRIESREAD', added)
+else
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'ENTRIESREAD', added - length)
+end
+return 'created'
+"""
+
+# KEYS[1] stream, ARGV[1] group -> {gap, lag or -1, pending}; see the module docstring.
+_GAP_SCRIPT = _FIELD + """
 local function cmp(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -134,6 +158,7 @@ class StreamConsumer:
         self._grouped: set[str] = set()
         self._seen_missing: set[str] = set()
         self._gap_sha: str | None = None  # SCRIPT LOAD once; again after a Redis restart
+        self._create = redis.register_script(_CREATE_SCRIPT)
         self._warn = RateLimitedLog(log, 60)
         self.gaps: dict[str, int] = {}  # entries lost to trimming, per stream (also a metric)
 
@@ -149,14 +174,14 @@ class StreamConsumer:
                 continue
             start = "0" if key in self._seen_missing else self.start_id
             try:
-                await self.redis.xgroup_create(key, self.group, id=start, mkstream=False)
-            except ResponseError as e:
-                msg = str(e)
-                if "BUSYGROUP" not in msg:
-                    if "requires the key to exist" in msg or "no such key" in msg.lower():
-                        self._seen_missing.add(key)
-                        continue
-                    raise
+                result = _s(await self._create(keys=[key], args=[self.group, start]))
+            except ResponseError as e:  # e.g. not a stream: skip it, keep the others going
+                self._warn.warning(f"group:{key}", "cannot read stream", stream=key,
+                                   error=str(e)[:120])
+                continue
+            if result == "missing":
+                self._seen_missing.add(key)
+                continue
             self._grouped.add(key)
 
     def _gap(self, key: str, n: int) -> None:

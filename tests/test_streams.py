@@ -185,3 +185,21 @@ async def test_run_survives_redis_outage(own_redis):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await r.aclose()
+
+
+async def test_a_key_that_is_not_a_stream_does_not_stall_the_others(r):
+    await r.set("s2", "not a stream")
+    await r.xadd("s1", {"n": "x"})
+    h = Counting()
+    c = consumer(r, h)
+    await c.poll_once()
+    await add(r, "s1", 2)
+    assert await c.poll_once() == 2 and h.seen == {"s1": ["0", "1"]}
+
+
+async def test_group_created_at_zero_reads_whole_stream(r):
+    await add(r, "s1", 3)
+    h = Counting()
+    c = consumer(r, h, streams=("s1",), start_id="0")
+    assert await c.poll_once() == 3
+    assert (await r.xinfo_groups("s1"))[0]["entries-read"] == 3

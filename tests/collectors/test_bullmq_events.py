@@ -23,7 +23,8 @@ def exporter_for(url: str, name: str = "replica-1", count: int = 500) -> Exporte
 
 
 def value(exp: Exporter, metric: str, **labels) -> float:
-    return exp.registry.get_sample_value(f"anclora_{metric}", {"queue": "ev", **labels}) or 0.0
+    labels = labels if "stream" in labels else {"queue": "ev", **labels}
+    return exp.registry.get_sample_value(f"anclora_{metric}", labels) or 0.0
 
 
 async def drain(*exps: Exporter, rounds: int = 3) -> None:
@@ -157,4 +158,75 @@ async def test_malformed_and_orphan_events_are_counted_not_fatal(redis_url):
     assert value(exp, "queue_messages_processed_total", message_type="unknown") == 2
     assert value(exp, "queue_messages_failed_total", message_type="unknown",
                  error_type="other") == 1
+    await exp.stop()
+
+
+async def test_running_exporter_serves_bullmq_metrics_over_http(own_redis):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from exporter.server import make_app
+    from tests.test_server import samples
+
+    exp = Exporter(Config.defaults(redis_url=own_redis.url, redis_timeout=0.5,
+                                   consumer_name="http"))  # discovery, background reader
+    client = TestClient(TestServer(make_app(exp)))
+    await client.start_server()
+    try:
+        async with queue(own_redis.url, "ev") as q:
+            await q.add("warmup", {})
+            await exp.start()
+            s = samples(await (await client.get("/metrics")).text())
+            assert s[("anclora_exporter_queues_discovered", ())] == 1
+            await wait_until(lambda: _group_exists(exp))
+            for _ in range(3):
+                await q.add("send_text", {})
+            w = Worker("ev", lambda job, token: asyncio.sleep(0), opts(own_redis.url))
+            await wait_until(lambda: _completed(q, 4))
+            await w.close()
+
+        async def counted():
+            return value(exp, "queue_messages_processed_total", message_type="send_text") == 3
+        await wait_until(counted)
+        s = samples(await (await client.get("/metrics")).text())
+        key = ("anclora_queue_messages_processed_total",
+               (("message_type", "send_text"), ("queue", "ev")))
+        assert s[key] == 3
+        assert s[("anclora_bullmq_jobs", (("queue", "ev"), ("state", "completed")))] == 4
+        assert s[("anclora_exporter_scrape_collector_success", (("collector", "bullmq"),))] == 1
+
+        own_redis.stop()
+        r = await client.get("/metrics")
+        s = samples(await r.text())
+        assert r.status == 200
+        assert s[("anclora_exporter_queue_up", (("queue", "ev"),))] == 0
+        assert s[("anclora_exporter_scrape_collector_success", (("collector", "bullmq"),))] == 0
+        assert s[key] == 3  # counters survive the outage
+        await asyncio.sleep(0.3)
+        assert all(not t.done() for t in exp._tasks)  # the reader outlives the outage
+    finally:
+        await client.close()
+        await exp.stop()
+
+
+async def _group_exists(exp: Exporter) -> bool:
+    try:
+        return bool(await exp.redis.xinfo_groups("bull:ev:events"))
+    except Exception:  # noqa: BLE001 - stream not there yet
+        return False
+
+
+async def test_events_trimmed_before_reading_are_counted_as_gap(redis_url):
+    exp = exporter_for(redis_url)
+    async with queue(redis_url, "ev") as q:
+        await q.add("warmup", {})
+        await drain(exp, rounds=1)
+        for _ in range(10):
+            await q.add("send_text", {})  # 20 entries: added + waiting per job
+        await q.trimEvents(6)  # BullMQ's own trim (approximate: may keep more)
+        r = redis_sync.Redis.from_url(redis_url)
+        r.xtrim("bull:ev:events", maxlen=6, approximate=False)
+        r.close()
+    await drain(exp)
+    assert value(exp, "exporter_stream_gap_entries_total", stream="ev") == 14
+    assert value(exp, "bullmq_events_read_total", event="added") == 3
     await exp.stop()
