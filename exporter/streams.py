@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -157,6 +158,7 @@ class StreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self._grouped: set[str] = set()
         self._seen_missing: set[str] = set()
+        self._claimed_at = -1e18
         self._gap_sha: str | None = None  # SCRIPT LOAD once; again after a Redis restart
         self._create = redis.register_script(_CREATE_SCRIPT)
         self._warn = RateLimitedLog(log, 60)
@@ -238,18 +240,27 @@ class StreamConsumer:
             applier(acked)
         return len(acked)
 
-    async def _claim(self, key: str) -> int:
-        """Take over entries another (dead) consumer left pending for claim_idle_ms."""
-        done, start = 0, "0-0"
-        for _ in range(10):  # bounded work per poll; the rest waits for the next one
-            nxt, raw, deleted = await self.redis.xautoclaim(
-                key, self.group, self.consumer, self.claim_idle_ms, start_id=start,
-                count=self.count)
+    async def _claim(self, keys: list[str]) -> int:
+        """Take over entries any consumer (a dead replica, or this one before a restart)
+        left pending for claim_idle_ms: one XAUTOCLAIM page per stream, one round trip,
+        at most every claim_idle_ms / 2 (what a page leaves is taken at the next round)."""
+        now = time.monotonic()
+        if now - self._claimed_at < self.claim_idle_ms / 2000:
+            return 0
+        self._claimed_at = now
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.xautoclaim(key, self.group, self.consumer, self.claim_idle_ms,
+                            start_id="0-0", count=self.count)
+        done = 0
+        for key, reply in zip(keys, await pipe.execute(raise_on_error=False)):
+            if isinstance(reply, Exception):
+                if "NOGROUP" in str(reply):
+                    raise reply
+                continue
+            _, raw, deleted = reply
             self._gap(key, len(deleted or []))  # trimmed while pending: never readable
             done += await self._deliver(key, _entries(raw))
-            start = _s(nxt)
-            if start == "0-0":
-                break
         return done
 
     async def poll_once(self) -> int:
@@ -262,8 +273,7 @@ class StreamConsumer:
             return 0
         done = 0
         try:
-            for key in keys:
-                done += await self._claim(key)
+            done += await self._claim(keys)
             await self._check_gaps(keys)
             reply = await self.redis.xreadgroup(
                 self.group, self.consumer, {k: ">" for k in keys}, count=self.count,

@@ -203,3 +203,17 @@ async def test_group_created_at_zero_reads_whole_stream(r):
     c = consumer(r, h, streams=("s1",), start_id="0")
     assert await c.poll_once() == 3
     assert (await r.xinfo_groups("s1"))[0]["entries-read"] == 3
+
+
+async def test_deleted_and_recreated_stream_is_read_from_its_start(r):
+    await r.xadd("s1", {"n": "x"})
+    h = Counting()
+    c = consumer(r, h, streams=("s1",))
+    await c.poll_once()
+    await add(r, "s1", 2)
+    await c.poll_once()
+    await r.delete("s1")  # e.g. Queue.obliterate(): the group goes with the key
+    await add(r, "s1", 3, 2)
+    for _ in range(3):
+        await c.poll_once()
+    assert h.seen["s1"] == ["0", "1", "2", "3", "4"]
