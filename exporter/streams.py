@@ -231,14 +231,19 @@ class StreamConsumer:
             self._warn.warning(f"handler:{key}", "stream handler failed, entries dropped",
                                stream=key, error=f"{type(e).__name__}: {e}"[:200])
             applier = None
-        pipe = self.redis.pipeline(transaction=False)
-        for eid, _ in entries:
-            pipe.xack(key, self.group, eid)
-        acks = await pipe.execute()
-        acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
-        if applier is not None:
-            applier(acked)
-        return len(acked)
+
+        async def ack_then_apply() -> int:
+            pipe = self.redis.pipeline(transaction=False)
+            for eid, _ in entries:
+                pipe.xack(key, self.group, eid)
+            acks = await pipe.execute()
+            acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
+            if applier is not None:
+                applier(acked)  # no await since the ack: nothing can come in between
+            return len(acked)
+
+        # Shielded: a shutdown (task cancel) arriving mid-XACK must not drop acked entries.
+        return await asyncio.shield(asyncio.ensure_future(ack_then_apply()))
 
     async def _claim(self, keys: list[str]) -> int:
         """Take over entries any consumer (a dead replica, or this one before a restart)

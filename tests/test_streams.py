@@ -217,3 +217,26 @@ async def test_deleted_and_recreated_stream_is_read_from_its_start(r):
     for _ in range(3):
         await c.poll_once()
     assert h.seen["s1"] == ["0", "1", "2", "3", "4"]
+
+
+async def test_shutdown_during_ack_still_applies_what_was_acked(r):
+    await r.xadd("s1", {"n": "x"})
+    h = Counting()
+    c = consumer(r, h, streams=("s1",))
+    await c.poll_once()
+    await add(r, "s1", 3)
+    task = None
+    real_prepare = h.prepare
+
+    async def prepare_then_shutdown(stream, entries):
+        applier = await real_prepare(stream, entries)
+        asyncio.get_running_loop().call_soon(task.cancel)  # lands while XACK is in flight
+        return applier
+
+    h.prepare = prepare_then_shutdown
+    task = asyncio.create_task(c.poll_once())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert h.seen["s1"] == ["0", "1", "2"]
+    assert (await r.xpending("s1", "g"))["pending"] == 0
