@@ -18,8 +18,9 @@ after, with no await in between. So:
   once idle for ``claim_idle_ms``), then counted once;
 - an entry that two consumers both hold (one was slow, the other reclaimed it) is applied
   only by the one whose XACK returned 1;
-- what is lost instead of double counted: an XACK that reached Redis whose reply did not
-  come back (the connection broke in that instant).
+- the XACK and the apply run shielded, so a shutdown (task cancel) in the middle still
+  applies what was acked; what is lost instead of double counted: an XACK that reached
+  Redis whose reply never came back (the connection broke in that instant).
 A prepare that raises a Redis/OS error leaves the batch pending (retried); any other
 exception is a bug in the handler: the batch is acked and dropped, and logged, so one
 poisoned entry cannot stall the stream.
