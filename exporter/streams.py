@@ -160,8 +160,7 @@ class StreamConsumer:
         self._grouped: set[str] = set()
         self._seen_missing: set[str] = set()
         self._claimed_at = -1e18
-        self._gap_sha: str | None = None  # SCRIPT LOAD once; again after a Redis restart
-        self._create = redis.register_script(_CREATE_SCRIPT)
+        self._shas: dict[str, str] = {}  # script -> sha; loaded again after a Redis restart
         self._warn = RateLimitedLog(log, 60)
         self.gaps: dict[str, int] = {}  # entries lost to trimming, per stream (also a metric)
 
@@ -171,21 +170,36 @@ class StreamConsumer:
             keys = await keys
         return list(dict.fromkeys(keys))
 
-    async def _ensure_groups(self, keys: list[str]) -> None:
+    async def _run_script(self, script: str, keys: list[str], *args) -> list:
+        """``script`` on each of ``keys`` (KEYS[1]) with ``args``, in one round trip;
+        per-key replies (errors as exception objects)."""
+        if script not in self._shas:
+            self._shas[script] = _s(await self.redis.script_load(script))
+        pipe = self.redis.pipeline(transaction=False)
         for key in keys:
-            if key in self._grouped:
-                continue
-            start = "0" if key in self._seen_missing else self.start_id
-            try:
-                result = _s(await self._create(keys=[key], args=[self.group, start]))
-            except ResponseError as e:  # e.g. not a stream: skip it, keep the others going
-                self._warn.warning(f"group:{key}", "cannot read stream", stream=key,
-                                   error=str(e)[:120])
-                continue
-            if result == "missing":
-                self._seen_missing.add(key)
-                continue
-            self._grouped.add(key)
+            pipe.evalsha(self._shas[script], 1, key, *args)
+        replies = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, NoScriptError) for r in replies):
+            del self._shas[script]  # Redis restarted: load it again at the next poll
+            raise next(r for r in replies if isinstance(r, NoScriptError))
+        return replies
+
+    async def _ensure_groups(self, keys: list[str]) -> None:
+        new = [k for k in keys if k not in self._grouped]
+        by_start: dict[str, list[str]] = {}
+        for key in new:
+            by_start.setdefault("0" if key in self._seen_missing else self.start_id,
+                                []).append(key)
+        for start, group_keys in by_start.items():
+            replies = await self._run_script(_CREATE_SCRIPT, group_keys, self.group, start)
+            for key, result in zip(group_keys, replies):
+                if isinstance(result, Exception):  # e.g. not a stream: skip, keep the others
+                    self._warn.warning(f"group:{key}", "cannot read stream", stream=key,
+                                       error=str(result)[:120])
+                elif _s(result) == "missing":
+                    self._seen_missing.add(key)
+                else:
+                    self._grouped.add(key)
 
     def _gap(self, key: str, n: int) -> None:
         if n <= 0:
@@ -198,16 +212,8 @@ class StreamConsumer:
 
     async def _check_gaps(self, keys: list[str]) -> None:
         """Count trimmed-unread entries and publish lag/pending (one round trip)."""
-        if self._gap_sha is None:
-            self._gap_sha = _s(await self.redis.script_load(_GAP_SCRIPT))
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.evalsha(self._gap_sha, 1, key, self.group)
-        replies = await pipe.execute(raise_on_error=False)
+        replies = await self._run_script(_GAP_SCRIPT, keys, self.group)
         for key, reply in zip(keys, replies):
-            if isinstance(reply, NoScriptError):
-                self._gap_sha = None
-                raise reply
             if isinstance(reply, Exception):
                 self._warn.warning(f"gapcheck:{key}", "stream check failed", stream=key,
                                    error=str(reply)[:120])
