@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from redis.asyncio import Redis
 
 from . import __version__, health, ingest
+from .collectors.bullmq import BullMQCollector
+from .collectors.bullmq_events import BullMQEvents
 from .collectors.redis import RedisCollector
 from .collectors.system import SystemCollector
 from .config import Config, redact_url
@@ -52,7 +54,8 @@ class Exporter:
         # The analytics check writes to its own Redis when one is configured.
         self.analytics_redis = (self.redis if config.analytics_redis_url == config.redis_url
                                 else make_redis(config.analytics_redis_url, config.redis_timeout))
-        self.collectors = [RedisCollector(self.redis, ns),
+        self.bullmq = BullMQCollector(self.redis, config)
+        self.collectors = [RedisCollector(self.redis, ns), self.bullmq,
                            SystemCollector(ns, config.disk_path)]
         self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
         self.loop_lag = LoopLagMonitor(ns)
@@ -68,6 +71,13 @@ class Exporter:
             self.background.append(health.HealthPoller(self.health, config.health_interval))
         self._first_scrape: asyncio.Task | None = None  # started by ready(), see there
         self.ingestor = ingest.install(self)  # POST /events and the events stream
+        if config.bullmq_events:
+            # A blocked XREADGROUP must return before the client's read timeout fires.
+            block_ms = max(10, min(1000, int(config.redis_timeout * 500)))
+            self.bullmq_events = BullMQEvents(self.redis, config, self.metrics,
+                                              self.bullmq.queue_names, block_ms=block_ms,
+                                              claim_idle_ms=int(config.stream_claim_idle * 1000))
+            self.background.append(self.bullmq_events)
 
     async def start(self) -> None:
         log.info("exporter starting", extra={"redis": redact_url(self.config.redis_url),
@@ -88,16 +98,8 @@ class Exporter:
             await self.analytics_redis.aclose()
 
     async def queue_counts(self) -> dict:
-        """Job counts per queue from the collector that reads BullMQ ({} when none does).
-
-        The queue health check calls this. ``BullMQCollector.job_counts`` (bullmq branch)
-        is picked up as soon as that collector is in ``self.collectors``; until then the
-        check is healthy with no queues. A raising ``job_counts`` makes the check unhealthy.
-        """
-        for c in self.collectors:
-            if hasattr(c, "job_counts"):
-                return await c.job_counts()
-        return {}
+        """Job counts per queue, read fresh (the queue health check calls this)."""
+        return await self.bullmq.job_counts()
 
     async def ready(self) -> tuple[bool, str]:
         """Ready once Redis answers and a scrape has read it; answers within the health timeout.

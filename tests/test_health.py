@@ -90,17 +90,11 @@ async def test_app_reported_heap_is_checked(redis_url):
 async def test_queue_check_uses_job_counts(redis_url):
     ex = exporter_for(redis_url, health_queue_waiting_degraded=10)
 
-    class FakeBullMQ:  # stands in for BullMQCollector.job_counts only
-        name = "bullmq"
+    async def job_counts():  # as BullMQCollector.job_counts reports them
+        return {"messages": {"waiting": 8, "prioritized": 4, "active": 1, "failed": 2,
+                             "completed": 5}}
 
-        async def collect(self):
-            return []
-
-        async def job_counts(self):
-            return {"messages": {"waiting": 8, "prioritized": 4, "active": 1, "failed": 2,
-                                 "completed": 5}}
-
-    ex.collectors.append(FakeBullMQ())
+    ex.bullmq.job_counts = job_counts
     try:
         r = (await ex.health.run())["checks"]["queue"]
         assert r["status"] == DEGRADED
@@ -325,16 +319,10 @@ async def test_queue_check_without_bullmq_is_healthy_and_unreadable_counts_unhea
         assert r["status"] == HEALTHY and r["detail"]["queues"] == {}
         assert r["detail"]["waiting_total"] == 0
 
-        class Broken:  # a BullMQ collector whose Redis read fails
-            name = "bullmq"
+        async def broken():  # the BullMQ read fails
+            raise ConnectionError("redis went away")
 
-            async def collect(self):
-                return []
-
-            async def job_counts(self):
-                raise ConnectionError("redis went away")
-
-        ex.collectors.append(Broken())
+        ex.bullmq.job_counts = broken
         report = await ex.health.run()
         assert report["checks"]["queue"]["status"] == UNHEALTHY
         assert report["checks"]["queue"]["detail"] == {"error": "ConnectionError"}
@@ -357,3 +345,25 @@ async def test_each_transition_logged_once_warn_when_worse_info_when_back(caplog
                if r.getMessage() == "health changed"]
     assert changes == [("info", None, HEALTHY), ("warn", HEALTHY, DEGRADED),
                        ("warn", DEGRADED, UNHEALTHY), ("info", UNHEALTHY, HEALTHY)]
+
+
+async def test_queue_check_reads_real_bullmq_queues(redis_url):
+    from bullmq import Queue
+    q = Queue("health-q", {"connection": redis_url})
+    try:
+        await q.add("send", {"to": "x"})
+        await q.add("send", {"to": "y"}, {"priority": 2})
+        await q.add("later", {}, {"delay": 60_000})
+        expected = await q.getJobCounts()
+        ex = exporter_for(redis_url)
+        try:
+            r = (await ex.health.run())["checks"]["queue"]
+            assert r["status"] == HEALTHY
+            assert r["detail"]["queues"]["health-q"] == {
+                s: expected[s] for s in ("waiting", "active", "completed", "failed")}
+            assert r["detail"]["waiting_total"] == expected["waiting"] + expected["prioritized"] == 2
+        finally:
+            await ex.stop()
+    finally:
+        await q.obliterate(force=True)
+        await q.close()

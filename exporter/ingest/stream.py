@@ -16,26 +16,22 @@ silently dropped.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections import Counter
 
-from redis.exceptions import ResponseError
-
-from ..logs import RateLimitedLog, get_logger
+from ..logs import get_logger
 from . import schema
 from .core import Ingestor
 
 log = get_logger("ingest")
 
-FIELD = b"event"
+FIELD = "event"
 
 
 class EventsHandler:
-    """``prepare`` validates a batch without side effects and returns the function that
-    applies it; the consumer acknowledges the batch between the two, with no await
-    between the acknowledgement and the apply."""
+    """``prepare`` validates a batch without side effects and returns the applier that
+    ``exporter.streams.StreamConsumer`` calls with the ids whose XACK succeeded, right
+    after the ack and with no await between: only acknowledged entries are counted."""
 
     def __init__(self, ingestor: Ingestor):
         self.ingestor = ingestor
@@ -44,176 +40,42 @@ class EventsHandler:
         return self.prepare_sync(entries)
 
     def prepare_sync(self, entries):
-        raws: list = []
-        bad: Counter = Counter()
-        for _id, fields in entries:
+        raws: dict[str, str] = {}   # entry id -> raw payload
+        bad: dict[str, str] = {}    # entry id -> rejection reason
+        for eid, fields in entries:
             if not fields:  # an entry deleted or trimmed while pending: nothing to count
                 continue
             raw = fields.get(FIELD)
             if raw is None:
-                raw = fields.get("event")
-            if raw is None:
-                bad["malformed"] += 1
+                bad[eid] = "malformed"
             else:
-                raws.append(raw)
+                raws[eid] = raw
         # Identical payloads are decoded and validated once per batch, and not at all
         # once applied before (the ingestor keeps what they resolve to).
-        plan = []
         ing = self.ingestor
-        for raw, n in Counter(raws).items():
+        checked: dict[str, dict | None] = {}  # raw -> validated event (None: known)
+        invalid: dict[str, str] = {}          # raw -> rejection reason
+        for raw in set(raws.values()):
             if ing.known(raw):
-                plan.append((raw, None, n))
+                checked[raw] = None
                 continue
             try:
-                plan.append((raw, ing.check(json.loads(raw)), n))
+                checked[raw] = ing.check(json.loads(raw))
             except schema.Invalid as e:
-                bad[e.reason] += n
-            except ValueError:  # not JSON (or not UTF-8)
-                bad["malformed"] += n
+                invalid[raw] = e.reason
+            except ValueError:  # not JSON
+                invalid[raw] = "malformed"
 
-        def apply() -> None:
-            for reason, n in bad.items():
+        def apply(acked: set[str]) -> None:
+            counts: Counter = Counter(raw for eid, raw in raws.items() if eid in acked)
+            reasons: Counter = Counter(r for eid, r in bad.items() if eid in acked)
+            plan = []
+            for raw, n in counts.items():
+                if raw in invalid:
+                    reasons[invalid[raw]] += n
+                else:
+                    plan.append((raw, checked[raw], n))
+            for reason, n in reasons.items():
                 ing.reject(reason, f"{n} stream entries refused", "stream", n)
             ing.apply_raw(plan)
         return apply
-
-
-# --- the consumer-group reader -----------------------------------------------------------
-# Same interface and semantics as the generic ``exporter.streams.StreamConsumer`` planned
-# on the bullmq branch; used here until that one is merged.
-
-
-def _s(v) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-class StreamConsumer:
-    """Reads streams through a consumer group; each batch: prepare, XACK, apply.
-
-    - at-least-once: entries are acknowledged only after ``prepare`` succeeded, and the
-      metric changes are applied right after the acknowledgement with no await between
-      (the two run shielded from cancellation), so a consumer stopped before the ack
-      counted nothing and its entries stay pending;
-    - pending entries of a previous life with the same consumer name are re-read at
-      start; those of a dead consumer are claimed (XAUTOCLAIM) once idle ``claim_idle_ms``;
-    - ``exporter_stream_lag_entries`` / ``exporter_stream_pending_entries`` from XINFO GROUPS.
-    """
-
-    def __init__(self, redis, streams, group: str, consumer: str, handler, metrics,
-                 stream_label=_s, start_id: str = "$", count: int = 500,
-                 block_ms: int = 1000, claim_idle_ms: int = 30000):
-        self.redis, self.streams, self.group, self.consumer = redis, streams, group, consumer
-        self.handler, self.metrics, self.stream_label = handler, metrics, stream_label
-        self.start_id, self.count, self.block_ms = start_id, count, block_ms
-        self.claim_idle_ms = claim_idle_ms
-        self._groups: set = set()
-        self._recovered: set = set()
-        self._last_claim = self._last_stats = float("-inf")
-        self._warn = RateLimitedLog(log, 60)
-
-    async def _ensure_group(self, key) -> None:
-        if key in self._groups:
-            return
-        try:
-            await self.redis.xgroup_create(key, self.group, id=self.start_id, mkstream=True)
-        except ResponseError as e:
-            if "BUSYGROUP" not in str(e):
-                raise
-        self._groups.add(key)
-
-    async def _ack_apply(self, key, ids, apply) -> None:
-        await self.redis.xack(key, self.group, *ids)
-        apply()
-
-    async def _handle(self, key, entries) -> int:
-        entries = [(i, f) for i, f in entries if i is not None]
-        if not entries:
-            return 0
-        apply = await self.handler.prepare(key, entries)
-        # Shielded: once the ack is on its way, the apply must follow it.
-        await asyncio.shield(self._ack_apply(key, [i for i, _ in entries], apply))
-        return len(entries)
-
-    async def _recover_own(self, key) -> int:
-        """Entries this consumer name read in a previous life and never acknowledged."""
-        n, last = 0, "0"
-        while True:
-            resp = await self.redis.xreadgroup(self.group, self.consumer, {key: last},
-                                               count=self.count)
-            entries = resp[0][1] if resp else []
-            if not entries:
-                return n
-            last = entries[-1][0]
-            n += await self._handle(key, entries)
-
-    async def _claim(self, key) -> int:
-        """Entries a dead consumer read and never acknowledged."""
-        n, start = 0, "0-0"
-        for _ in range(1000):  # bounded: 1000 x count entries per claim round
-            resp = await self.redis.xautoclaim(key, self.group, self.consumer,
-                                               self.claim_idle_ms, start, count=self.count)
-            start, entries = resp[0], resp[1]
-            n += await self._handle(key, entries)
-            if start in (b"0-0", "0-0"):
-                break
-        return n
-
-    async def _stats(self, key) -> None:
-        for g in await self.redis.xinfo_groups(key):
-            if _s(g.get("name")) == self.group:
-                label = self.stream_label(key)
-                self.metrics.set("exporter_stream_pending_entries", g.get("pending", 0),
-                                 stream=label)
-                lag = g.get("lag")
-                if lag is not None:  # None: Redis cannot tell (entries trimmed)
-                    self.metrics.set("exporter_stream_lag_entries", lag, stream=label)
-
-    async def poll_once(self) -> int:
-        """One round: recover, claim (at most every claim_idle_ms/2), read new entries."""
-        keys = list(self.streams())
-        if not keys:
-            await asyncio.sleep(self.block_ms / 1000)
-            return 0
-        n = 0
-        for key in keys:
-            await self._ensure_group(key)
-            if key not in self._recovered:
-                n += await self._recover_own(key)
-                self._recovered.add(key)
-        now = time.monotonic()
-        if now - self._last_claim >= max(0.1, self.claim_idle_ms / 2000):
-            self._last_claim = now
-            for key in keys:
-                n += await self._claim(key)
-        try:
-            resp = await self.redis.xreadgroup(self.group, self.consumer,
-                                               {k: ">" for k in keys},
-                                               count=self.count, block=self.block_ms)
-        except ResponseError as e:
-            if "NOGROUP" in str(e):  # the stream was deleted: recreate the group next round
-                self._groups.clear()
-                return n
-            raise
-        for key, entries in resp or []:
-            n += await self._handle(key, entries)
-        if now - self._last_stats >= 1.0 or not resp:
-            self._last_stats = now
-            for key in keys:
-                await self._stats(key)
-        return n
-
-    async def run(self) -> None:
-        backoff = 0.5
-        while True:
-            try:
-                await self.poll_once()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - Redis away: wait and retry
-                self._warn.warning("stream", "events stream read failed",
-                                   error=type(e).__name__)
-                self._groups.clear()
-                self._recovered.clear()  # a batch may be pending under our name
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
