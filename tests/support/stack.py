@@ -53,13 +53,14 @@ def write_secrets(secrets_dir: Path, values: Mapping[str, str] | None = None) ->
                 "slack_business_webhook_url": "https://hooks.slack.invalid/business",
                 "smtp_password": "test-only", "pagerduty_routing_key": "test-only-key"}
     for name in SECRETS:
-        (secrets_dir / name).write_text({**defaults, **(values or {})}[name] + "\n")
+        (secrets_dir / name).write_text({**defaults, **(values or {})}[name])
     return secrets_dir
 
 
 def alertmanager_config(tmp: Path, env: Mapping[str, str] | None = None,
                         secrets: Mapping[str, str] | None = None) -> Path:
     """A checkable copy of the shipped alertmanager.yml under ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
     text = render_alertmanager(tmp / "rendered.yml", env)
     path = tmp / "alertmanager.yml"
     path.write_text(localize_alertmanager(text, write_secrets(tmp / "secrets", secrets)))
