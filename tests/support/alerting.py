@@ -298,13 +298,14 @@ async def until(check: Callable[[], Any], timeout: float, what: str, stack: Stac
     last = None
     while time.monotonic() < deadline:
         try:
-            last = check()
-            if asyncio.iscoroutine(last):
-                last = await last
+            value = check()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+            last = value
         except (aiohttp.ClientError, asyncio.TimeoutError, KeyError) as e:
-            last = e
-        if last:
-            return last
+            last = e  # not up yet: keep polling
         await asyncio.sleep(every)
     detail = stack.logs() if stack else ""
     got = stack.sinks.received if stack else ""
