@@ -8,8 +8,10 @@ connections opened, redis-server stopped and restarted.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import redis as redis_sync
@@ -72,7 +74,11 @@ async def test_alerts_route_inhibit_and_resolve(stack):
     slack = next(n for n in sinks.received if n.alertname == "E2EWarning" and n.via == "slack")
     text = slack.body["attachments"][0]["text"]
     assert "Runbook" in text and "Dashboard" in text and "/#/silences/new?filter=" in text
-    assert "*Value:* 1" in text
+    assert "*Value:* 1" in text and "End-to-end test condition on 127.0.0.1:" in text
+    assert f"<{stack.url('prometheus')}/graph?g0.expr=" in text
+    # The silence link matches exactly the group (group_by labels), nothing narrower.
+    silence = re.search(r"/#/silences/new\?filter=([^|>]+)", text).group(1)
+    assert unquote(silence) == '{alertname="E2EWarning", category="queue", cluster="test"}'
     mail = next(n for n in sinks.received if n.via == "email")
     assert mail.body["html"].lstrip().startswith("<!DOCTYPE html>")
 

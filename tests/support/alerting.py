@@ -262,6 +262,7 @@ class Stack:
             ("prometheus", ["prometheus", f"--config.file={prom_cfg}",
                             f"--storage.tsdb.path={self.tmp / 'prom-data'}",
                             f"--web.listen-address=127.0.0.1:{p['prometheus']}",
+                            f"--web.external-url={self.url('prometheus')}",
                             "--rules.alert.resend-delay=1s"], p["prometheus"], None),
         ]
         for name, args, port, env in specs:
