@@ -26,6 +26,9 @@ for name in ALERTMANAGER_SMTP_SMARTHOST ALERTMANAGER_SMTP_FROM ALERTMANAGER_SMTP
     exit 2
   fi
   eval "value=\$$name"
+  case $value in
+    *"'"*) echo "alertmanager entrypoint: $name must not contain a single quote" >&2; exit 2 ;;
+  esac
   # Escape what sed's replacement treats specially (\, & and the | delimiter).
   value=$(printf '%s' "$value" | sed 's/[\\|&]/\\&/g')
   script="${script}s|\${$name}|$value|g;"

@@ -160,3 +160,9 @@ def test_entrypoint_refuses_an_unset_variable(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "ALERTMANAGER_SMTP_SMARTHOST is not set" in r.stderr
+
+
+def test_entrypoint_refuses_a_quote_that_would_break_the_yaml(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        render_alertmanager(tmp_path / "a.yml", {"ALERTMANAGER_EMAIL_TO": "o'neil@example.com"})
+    assert "ALERTMANAGER_EMAIL_TO must not contain a single quote" in e.value.stderr
