@@ -77,3 +77,14 @@ def test_env_example_lists_every_variable():
     for s in config.SETTINGS:
         assert f"\n{s.env}={s.default}\n" in text, f"{s.env} missing from .env.example"
 
+
+
+def test_env_example_lists_every_stack_variable():
+    text = (ROOT / ".env.example").read_text()
+    head, sep, stack = text.partition("# --- the stack (docker-compose.monitoring.yml) ---")
+    assert sep
+    for s in config.STACK_SETTINGS:
+        assert f"\n{s.env}={s.default}\n" in stack, f"{s.env} missing from .env.example"
+    # Secrets are files or empty: no value that could be a password ships.
+    secret = [s for s in config.STACK_SETTINGS if s.secret]
+    assert [s.env for s in secret] == ["GRAFANA_ADMIN_PASSWORD"] and secret[0].default == ""

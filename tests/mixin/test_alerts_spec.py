@@ -96,7 +96,8 @@ def test_alert_names_are_unique():
 
 @pytest.mark.parametrize("group,rule", _alerts(), ids=[r["alert"] for _, r in _alerts()])
 def test_alert_conventions(group, rule):
-    assert set(rule["labels"]) == {"severity", "category"}
+    # subject/depends_on feed Alertmanager's inhibition (tests/test_alert_contract.py)
+    assert set(rule["labels"]) - {"depends_on"} == {"severity", "category", "subject"}
     assert rule["labels"]["severity"] in SEVERITIES
     assert rule["labels"]["category"] in CATEGORIES
     ann = rule["annotations"]

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Renders alertmanager.yml from the environment, then runs Alertmanager.
+#
+# Alertmanager reads secrets from files (*_file fields) but does not expand environment
+# variables, so the plain settings below are ${NAME} placeholders filled here with sed
+# (the prom/alertmanager image is busybox: no envsubst). Only these names are replaced,
+# and an unset one stops the container rather than starting with an empty address.
+#   usage: entrypoint.sh TEMPLATE OUTPUT [alertmanager flags...]
+#   RENDER_ONLY=1 entrypoint.sh TEMPLATE OUTPUT   # render and exit (tests, debugging)
+set -eu
+
+template=${1:?usage: entrypoint.sh TEMPLATE OUTPUT [flags]}
+output=${2:?usage: entrypoint.sh TEMPLATE OUTPUT [flags]}
+shift 2
+
+: "${ALERTMANAGER_SMTP_REQUIRE_TLS:=true}"
+: "${ALERTMANAGER_SMTP_USERNAME:=}"
+
+script=""
+for name in ALERTMANAGER_SMTP_SMARTHOST ALERTMANAGER_SMTP_FROM ALERTMANAGER_SMTP_USERNAME \
+            ALERTMANAGER_SMTP_REQUIRE_TLS ALERTMANAGER_EMAIL_TO ALERTMANAGER_SLACK_CHANNEL \
+            ALERTMANAGER_SLACK_CRITICAL_CHANNEL ALERTMANAGER_SLACK_BUSINESS_CHANNEL; do
+  eval "set_=\${$name+x}"
+  if [ -z "$set_" ]; then
+    echo "alertmanager entrypoint: $name is not set (see .env.example)" >&2
+    exit 2
+  fi
+  eval "value=\$$name"
+  case $value in
+    *"'"*) echo "alertmanager entrypoint: $name must not contain a single quote" >&2; exit 2 ;;
+  esac
+  # Escape what sed's replacement treats specially (\, & and the | delimiter).
+  value=$(printf '%s' "$value" | sed 's/[\\|&]/\\&/g')
+  script="${script}s|\${$name}|$value|g;"
+done
+
+sed "$script" "$template" > "$output"
+if grep -q '\${[A-Z_]*}' "$output"; then
+  echo "alertmanager entrypoint: unknown placeholder left in $output:" >&2
+  grep -n '\${[A-Z_]*}' "$output" >&2
+  exit 2
+fi
+[ "${RENDER_ONLY:-}" = 1 ] && exit 0
+exec /bin/alertmanager --config.file="$output" "$@"

@@ -1,0 +1,159 @@
+"""docker-compose.monitoring.yml, validated by Debian's docker-compose (`config` only: no
+Docker engine here) and read for what matters: services, pinned images, loopback ports,
+no secret values, mounts that exist, and the Dockerfile it builds."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.config import SETTINGS
+from tests.support.stack import ROOT
+
+COMPOSE = ROOT / "docker-compose.monitoring.yml"
+DEFAULT_SERVICES = {"prometheus", "alertmanager", "grafana", "node-exporter", "redis-exporter",
+                    "loki", "alloy", "exporter"}
+PROFILES = {"promtail": {"promtail"}, "demo": {"redis", "demo"}}
+PASSWORD = "only-in-the-test-env-file"
+
+pytestmark = pytest.mark.skipif(not shutil.which("docker-compose"),
+                                reason="docker-compose missing (apt-get install docker-compose)")
+
+
+def compose(env_file: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker-compose", "-f", str(COMPOSE), "--env-file", str(env_file),
+                           *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def env_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("compose") / ".env"
+    text = (ROOT / ".env.example").read_text()
+    path.write_text(text.replace("\nGRAFANA_ADMIN_PASSWORD=\n",
+                                 f"\nGRAFANA_ADMIN_PASSWORD={PASSWORD}\n"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def resolved(env_file):
+    r = compose(env_file, "config")
+    assert r.returncode == 0, r.stderr
+    return yaml.safe_load(r.stdout)
+
+
+def test_config_fails_without_a_grafana_password(tmp_path):
+    bare = tmp_path / ".env"
+    bare.write_text((ROOT / ".env.example").read_text())
+    r = compose(bare, "config")
+    assert r.returncode != 0
+    assert "set GRAFANA_ADMIN_PASSWORD in .env" in r.stderr
+
+
+def test_service_set_and_profiles(resolved):
+    services = resolved["services"]
+    default = {n for n, s in services.items() if not s.get("profiles")}
+    assert default == DEFAULT_SERVICES
+    for profile, names in PROFILES.items():
+        assert {n for n, s in services.items() if profile in s.get("profiles", [])} == names
+
+
+def test_images_are_pinned(resolved):
+    for name, svc in resolved["services"].items():
+        image = svc["image"]
+        repo, _, tag = image.rpartition(":")
+        assert repo and tag and "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest" and re.match(r"v?\d+\.\d+", tag), f"{name}: {image} not pinned"
+    assert resolved["services"]["exporter"]["build"]["context"] == str(ROOT)
+
+
+def test_health_restart_network(resolved):
+    assert list(resolved["networks"]) == ["monitoring"]
+    for name, svc in resolved["services"].items():
+        assert svc["restart"] == "unless-stopped", name
+        assert svc["networks"] == {"monitoring": None}, name
+        if name == "demo":
+            assert svc["healthcheck"] == {"test": ["NONE"]}  # disable: true
+        elif name != "exporter":  # the exporter's HEALTHCHECK is in its Dockerfile
+            assert svc["healthcheck"]["test"][0] == "CMD", name
+    for name, svc in resolved["services"].items():
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            assert cond == {"condition": "service_healthy"}, (name, dep)
+    deps = {n: set(s.get("depends_on") or {}) for n, s in resolved["services"].items()}
+    assert deps["grafana"] == {"prometheus", "loki"}
+    assert deps["prometheus"] == {"alertmanager"}
+    assert deps["demo"] == {"redis", "exporter"}
+
+
+def test_ports_loopback_except_grafana(resolved):
+    published = {}
+    for name, svc in resolved["services"].items():
+        for port in svc.get("ports", []):
+            published[name] = port
+            if name == "grafana":
+                assert port == {"published": 3001, "target": 3000}
+            else:
+                assert isinstance(port, str) and port.startswith("127.0.0.1:"), (name, port)
+    assert set(published) == {"prometheus", "alertmanager", "grafana", "loki", "exporter"}
+    assert published["prometheus"] == "127.0.0.1:9090:9090/tcp"
+    assert published["alertmanager"] == "127.0.0.1:9093:9093/tcp"
+
+
+def test_bind_mounts_exist_in_the_repo(resolved):
+    checked = 0
+    for name, svc in resolved["services"].items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith(str(ROOT)):
+                assert Path(source).exists(), f"{name}: {source} missing"
+                checked += 1
+            else:  # a named volume or a host path (/proc, the docker socket)
+                assert source in resolved.get("volumes", {}) or source in (
+                    "/proc", "/sys", "/", "/var/run/docker.sock"), (name, source)
+    assert checked >= 10
+    assert set(resolved["secrets"]) == {"slack_webhook_url", "slack_business_webhook_url",
+                                        "smtp_password", "pagerduty_routing_key"}
+    for secret in resolved["secrets"].values():
+        assert secret["file"].startswith(str(ROOT / "secrets") + "/")
+
+
+def test_no_secret_value_in_the_file(resolved):
+    text = COMPOSE.read_text()
+    assert PASSWORD not in text
+    assert not re.search(r"hooks\.slack\.com|GF_SECURITY_ADMIN_PASSWORD: \"?[^\"$]", text)
+    assert not re.search(r"^\s*(routing_key|api_url|password):", text, re.M)
+    # Resolved, the only secret value is the Grafana password, from the env file, in Grafana.
+    dumped = yaml.safe_dump(resolved)
+    assert dumped.count(PASSWORD) == 1
+    assert resolved["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == PASSWORD
+    assert resolved["services"]["exporter"]["environment"]["ANCLORA_AUTH_TOKEN"] == ""
+
+
+def test_exporter_gets_every_setting(resolved):
+    env = resolved["services"]["exporter"]["environment"]
+    assert set(env) == {s.env for s in SETTINGS}
+    assert env["ANCLORA_REDIS_URL"] == "redis://redis:6379/0"
+    assert env["ANCLORA_LISTEN_ADDRESS"] == "0.0.0.0:9464"
+    for s in SETTINGS:
+        if s.env not in ("ANCLORA_REDIS_URL", "ANCLORA_LISTEN_ADDRESS", "ANCLORA_LOG_DIR"):
+            assert env[s.env] == s.default, s.env
+
+
+def test_alertmanager_runs_the_entrypoint(resolved):
+    am = resolved["services"]["alertmanager"]
+    assert am["entrypoint"][:2] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
+    assert set(am["environment"]) >= {"ALERTMANAGER_SMTP_SMARTHOST", "ALERTMANAGER_EMAIL_TO"}
+    assert sorted(s["source"] for s in am["secrets"]) == sorted(resolved["secrets"])
+
+
+def test_dockerfile():
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.startswith("# ") and "\nFROM python:3.11-slim\n" in text
+    user = re.search(r"^USER (\S+)$", text, re.M)
+    assert user and user.group(1) not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n.*/health/live", text, re.M)
+    assert 'ENTRYPOINT ["python", "-m", "exporter"]' in text
