@@ -77,6 +77,7 @@ async def test_every_case_through_the_stream(exporters, r):
             for (name, labels), v in expected.items():
                 assert val(exp, name, labels) == pytest.approx(v), name
         assert r.xpending(STREAM, "anclora-exporter")["pending"] == 0
+        assert await checked_poll(consumer) == 0
         assert val(exp, "exporter_stream_pending_entries", [("stream", STREAM)]) == 0
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
     finally:
@@ -199,19 +200,70 @@ async def test_restart_neither_loses_nor_double_counts(exporters, r):
         await close(exp2)
 
 
+async def checked_poll(consumer) -> int:
+    await asyncio.sleep(consumer.STATS_EVERY * 1.2)  # lag, pending, gap checked with the read
+    return await consumer.poll_once()
+
+
 async def test_lag_and_pending_gauges(exporters, r):
     exp, consumer = exporters(count=10)
     try:
         assert await consumer.poll_once() == 0  # creates the group
         add(r, [{"type": "message_read"}] * 25)
         r.xreadgroup("anclora-exporter", "other", {STREAM: ">"}, count=4)  # never acked
-        await asyncio.sleep(1.0)  # the gauges are refreshed at most once a second
-        assert await consumer.poll_once() == 10
+        assert await checked_poll(consumer) == 10  # measured before the read
+        assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 21
+        assert await checked_poll(consumer) == 10
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 11
         assert val(exp, "exporter_stream_pending_entries", [("stream", STREAM)]) == 4
-        assert await drain(consumer) == 11
+        assert await checked_poll(consumer) == 1
+        assert await checked_poll(consumer) == 0
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
         assert val(exp, "analytics_messages_read_total") == 21
+    finally:
+        await close(exp)
+
+
+def trim_hard(r, n=10, maxlen=3):
+    for _ in range(n):  # the app trims hard while the exporter is away or behind
+        r.xadd(STREAM, {"event": json.dumps({"type": "message_read"})}, maxlen=maxlen,
+               approximate=False)
+
+
+GAP = ("exporter_stream_gap_entries_total", [("stream", STREAM)])
+
+
+async def test_entries_trimmed_before_being_read_are_counted_as_a_gap(exporters, r):
+    add(r, [{"type": "message_read"}] * 10)
+    exp, consumer = exporters(count=2)
+    try:
+        assert await consumer.poll_once() == 2
+        trim_hard(r)
+        assert await checked_poll(consumer) == 2  # the check runs before the read
+        assert val(exp, *GAP) == 15  # entries 3-17 were never read
+        assert await checked_poll(consumer) == 1
+        assert await checked_poll(consumer) == 0
+        assert val(exp, *GAP) == 15  # counted once
+        assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
+        assert val(exp, "analytics_messages_read_total") == 5
+    finally:
+        await close(exp)
+
+
+async def test_a_gap_read_past_between_checks_is_counted_once_caught_up(exporters, r):
+    add(r, [{"type": "message_read"}] * 10)
+    exp, consumer = exporters(count=2)
+    try:
+        assert await consumer.poll_once() == 2
+        trim_hard(r)
+        assert await consumer.poll_once() == 2  # no check yet: reads past the gap
+        assert await consumer.poll_once() == 1
+        assert val(exp, *GAP) == 0
+        assert await checked_poll(consumer) == 0  # caught up, yet Redis counts 15 unread
+        assert val(exp, *GAP) == 15
+        assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
+        assert await checked_poll(consumer) == 0
+        assert val(exp, *GAP) == 15
     finally:
         await close(exp)
 
@@ -256,3 +308,4 @@ async def test_consumer_survives_redis_going_away_and_back(own_redis):
         await asyncio.gather(task, return_exceptions=True)
         c.close()
         await exp.stop()
+

@@ -83,6 +83,54 @@ class EventsHandler:
 # on the bullmq branch; used here until that one is merged.
 
 
+# Lag, pending and gap of one group, in one atomic step. A gap: entries trimmed (MAXLEN)
+# before the group read them; the group's last-delivered id is then older than the
+# stream's first entry. Redis 7.0 keeps counting those lost entries as lag forever, so
+# the script also moves the group's entries-read past them (same last-delivered id, read
+# in the same script: nothing is re-delivered); that also keeps another replica from
+# counting the same gap. A gap the group read past between two checks is found once the
+# group has caught up (Redis still counts lag though nothing is left to read).
+# Returns {lost, lag (-1 unknown), pending (-1 no group)}.
+_STATS_LUA = """
+local function map(flat)
+  local m = {}
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+local function older(a, b)
+  local ams, aseq = string.match(a, '(%d+)-(%d+)')
+  local bms, bseq = string.match(b, '(%d+)-(%d+)')
+  ams, aseq, bms, bseq = tonumber(ams), tonumber(aseq), tonumber(bms), tonumber(bseq)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, -1, -1} end
+local info = map(redis.call('XINFO', 'STREAM', KEYS[1]))
+for _, flat in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local g = map(flat)
+  if g['name'] == ARGV[1] then
+    local read, first, added = g['entries-read'], info['first-entry'], info['entries-added']
+    if read and first and added and older(g['last-delivered-id'], first[1]) then
+      local lost = added - info['length'] - read
+      if lost > 0 then
+        redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], g['last-delivered-id'],
+                   'ENTRIESREAD', added - info['length'])
+        return {lost, info['length'], g['pending']}
+      end
+    end
+    local lag = g['lag']
+    if read and added and lag and lag > 0 and g['last-delivered-id'] == info['last-generated-id'] then
+      -- Caught up, yet Redis counts entries as unread: the group read past a gap
+      -- between two checks; the difference is what was lost.
+      redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], g['last-delivered-id'], 'ENTRIESREAD', added)
+      return {lag, 0, g['pending']}
+    end
+    return {0, lag or -1, g['pending']}
+  end
+end
+return {0, -1, -1}
+"""
+
+
 def _s(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -96,8 +144,12 @@ class StreamConsumer:
       counted nothing and its entries stay pending;
     - pending entries of a previous life with the same consumer name are re-read at
       start; those of a dead consumer are claimed (XAUTOCLAIM) once idle ``claim_idle_ms``;
-    - ``exporter_stream_lag_entries`` / ``exporter_stream_pending_entries`` from XINFO GROUPS.
+    - ``exporter_stream_lag_entries``, ``exporter_stream_pending_entries`` and
+      ``exporter_stream_gap_entries_total`` (entries trimmed before being read) from
+      ``_STATS_LUA``, checked with a read at most every ``STATS_EVERY`` seconds.
     """
+
+    STATS_EVERY = 0.1
 
     def __init__(self, redis, streams, group: str, consumer: str, handler, metrics,
                  stream_label=_s, start_id: str = "$", count: int = 500,
@@ -110,6 +162,7 @@ class StreamConsumer:
         self._recovered: set = set()
         self._last_claim = self._last_stats = float("-inf")
         self._warn = RateLimitedLog(log, 60)
+        self._stats_script = redis.register_script(_STATS_LUA)
 
     async def _ensure_group(self, key) -> None:
         if key in self._groups:
@@ -158,15 +211,17 @@ class StreamConsumer:
                 break
         return n
 
-    async def _stats(self, key) -> None:
-        for g in await self.redis.xinfo_groups(key):
-            if _s(g.get("name")) == self.group:
-                label = self.stream_label(key)
-                self.metrics.set("exporter_stream_pending_entries", g.get("pending", 0),
-                                 stream=label)
-                lag = g.get("lag")
-                if lag is not None:  # None: Redis cannot tell (entries trimmed)
-                    self.metrics.set("exporter_stream_lag_entries", lag, stream=label)
+    def _publish_stats(self, key, stats) -> None:
+        lost, lag, pending = stats
+        label = self.stream_label(key)
+        if lost > 0:
+            self.metrics.inc("exporter_stream_gap_entries_total", lost, stream=label)
+            self._warn.warning("gap", "events trimmed from the stream before they were read",
+                               stream=label, entries=lost)
+        if lag >= 0:  # -1: Redis cannot tell (6.x)
+            self.metrics.set("exporter_stream_lag_entries", lag, stream=label)
+        if pending >= 0:
+            self.metrics.set("exporter_stream_pending_entries", pending, stream=label)
 
     async def poll_once(self) -> int:
         """One round: recover, claim (at most every claim_idle_ms/2), read new entries."""
@@ -185,21 +240,33 @@ class StreamConsumer:
             self._last_claim = now
             for key in keys:
                 n += await self._claim(key)
-        try:
-            resp = await self.redis.xreadgroup(self.group, self.consumer,
-                                               {k: ">" for k in keys},
-                                               count=self.count, block=self.block_ms)
-        except ResponseError as e:
-            if "NOGROUP" in str(e):  # the stream was deleted: recreate the group next round
-                self._groups.clear()
+        # Lag, pending and gaps before a read (a gap is plainest before the group reads
+        # past it), at most every STATS_EVERY seconds, in the same round trip as the read.
+        read = dict(count=self.count, block=self.block_ms)
+        streams = {k: ">" for k in keys}
+        if now - self._last_stats >= self.STATS_EVERY:
+            self._last_stats = now
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                await self._stats_script(keys=[key], args=[self.group], client=pipe)
+            pipe.xreadgroup(self.group, self.consumer, streams, **read)
+            *stats, resp = await pipe.execute(raise_on_error=False)
+        else:  # the common case while busy: a plain read (a pipeline costs more)
+            stats = []
+            try:
+                resp = await self.redis.xreadgroup(self.group, self.consumer, streams, **read)
+            except ResponseError as e:
+                resp = e
+        for result in (*stats, resp):
+            if isinstance(result, ResponseError) and "NOGROUP" in str(result):
+                self._groups.clear()  # the stream was deleted: recreate the group next round
                 return n
-            raise
+            if isinstance(result, Exception):
+                raise result
+        for key, st in zip(keys, stats):
+            self._publish_stats(key, st)
         for key, entries in resp or []:
             n += await self._handle(key, entries)
-        if now - self._last_stats >= 1.0 or not resp:
-            self._last_stats = now
-            for key in keys:
-                await self._stats(key)
         return n
 
     async def run(self) -> None:
