@@ -1,0 +1,280 @@
+"""A generic Redis-stream reader through a consumer group, counting each entry once.
+
+Used for BullMQ's per-queue ``events`` streams and for the application events stream.
+Redis 7 or newer (XAUTOCLAIM's deleted-ids reply, XINFO ``entries-read``/``lag``).
+
+    consumer = StreamConsumer(redis, streams=lambda: ["s1", "s2"], group="g",
+                              consumer="host-1", handler=h, metrics=metric_set)
+    await consumer.run()          # forever; or `await consumer.poll_once()` in tests
+
+``handler.prepare(stream, entries)`` (async) gets ``entries`` as ``[(id, {field: value})]``
+(str, decoded) and may read Redis but must change nothing; it returns an ``applier``,
+a plain function ``applier(acked_ids: set[str])`` that applies the effects (counter
+increments) of the entries whose XACK succeeded. The consumer calls prepare, then XACKs
+each id (one pipeline, one reply per id), then calls the applier synchronously right
+after, with no await in between. So:
+- a process killed before the XACK has applied nothing; its entries stay pending in the
+  group and are redelivered (to it after a restart, or to another replica via XAUTOCLAIM
+  once idle for ``claim_idle_ms``), then counted once;
+- an entry that two consumers both hold (one was slow, the other reclaimed it) is applied
+  only by the one whose XACK returned 1;
+- what is lost instead of double counted: an XACK that reached Redis whose reply did not
+  come back (the connection broke in that instant).
+A prepare that raises a Redis/OS error leaves the batch pending (retried); any other
+exception is a bug in the handler: the batch is acked and dropped, and logged, so one
+poisoned entry cannot stall the stream.
+
+Groups are created with XGROUP CREATE at ``start_id`` (``$``: only entries added from now
+on; ``0``: the whole stream), without MKSTREAM: a stream that does not exist yet is retried
+at every poll and, since everything it will hold was added after we first looked, its
+group is then created at ``0``. BUSYGROUP (another replica or an earlier run created it)
+is fine: the group's position in Redis is what makes restarts resume where they were.
+
+Gap counting (entries trimmed, e.g. by BullMQ's ~10,000 MAXLEN, before the group read
+them): before each read, a small script compares XINFO STREAM ``first-entry`` with the
+group's ``last-delivered-id``. When the oldest surviving entry is newer than the last
+delivered one, entries were trimmed unread: their number is ``entries-added - length``
+(entries older than the first surviving one) minus the group's ``entries-read``. The
+script then moves the group to just before the first surviving entry with ENTRIESREAD
+set to that same figure, atomically, so the gap is counted once across replicas and
+Redis's own ``entries-read``/``lag`` stay exact (left alone, a read that jumps a trimmed
+range only adds 1 to ``entries-read``). Pending entries trimmed before they were acked
+come back in XAUTOCLAIM's deleted-ids reply and are counted as gap too. Residual blind
+spot: a trim in the instant between the check and the read (it needs more than
+``maxLenEvents`` new entries within that instant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Awaitable, Callable, Iterable, Protocol
+
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from .logs import RateLimitedLog, get_logger
+
+log = get_logger("ingest")
+
+Entry = tuple[str, dict[str, str]]
+
+# KEYS[1] stream, ARGV[1] group -> {gap, lag or -1, pending}; see the module docstring.
+_GAP_SCRIPT = """
+local function field(arr, name)
+  for i = 1, #arr, 2 do if arr[i] == name then return arr[i + 1] end end
+  return nil
+end
+local function cmp(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  if am ~= bm then return am < bm and -1 or 1 end
+  if as ~= bs then return as < bs and -1 or 1 end
+  return 0
+end
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok then return {0, -1, 0} end
+local g = nil
+for _, grp in ipairs(groups) do
+  if field(grp, 'name') == ARGV[1] then g = grp end
+end
+if g == nil then return {0, -1, 0} end
+local pending = field(g, 'pending') or 0
+local lag = field(g, 'lag')
+if not lag then lag = -1 end
+local s = redis.call('XINFO', 'STREAM', KEYS[1])
+local first = field(s, 'first-entry')
+local length = field(s, 'length')
+local added = field(s, 'entries-added')
+local last = field(g, 'last-delivered-id')
+local read = field(g, 'entries-read')
+if not first or cmp(first[1], last) <= 0 then return {0, lag, pending} end
+local before_first = added - length
+if not read then
+  if last ~= '0-0' then return {0, lag, pending} end
+  read = 0
+end
+local gap = before_first - read
+if gap <= 0 then return {0, lag, pending} end
+local ms, seq = string.match(first[1], '^(%d+)-(%d+)$')
+local prev
+if tonumber(seq) > 0 then prev = ms .. '-' .. (tonumber(seq) - 1)
+else prev = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615' end
+redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], prev, 'ENTRIESREAD', before_first)
+return {gap, length, pending}
+"""
+
+
+class StreamHandler(Protocol):
+    async def prepare(self, stream: str, entries: list[Entry]
+                      ) -> Callable[[set[str]], None]: ...
+
+
+def _s(v) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _entries(raw) -> list[Entry]:
+    """Redis' [(id, {field: value})] with bytes decoded; deleted (None) bodies become {}."""
+    return [(_s(eid), {_s(k): _s(v) for k, v in (fields or {}).items()})
+            for eid, fields in raw or []]
+
+
+class StreamConsumer:
+    def __init__(self, redis, streams: Callable[[], Iterable[str] | Awaitable[Iterable[str]]],
+                 group: str, consumer: str, handler: StreamHandler, metrics=None,
+                 stream_label: Callable[[str], str] = lambda key: key, start_id: str = "$",
+                 count: int = 500, block_ms: int = 1000, claim_idle_ms: int = 30000):
+        if start_id not in ("$", "0"):
+            raise ValueError("start_id must be '$' or '0'")
+        self.redis, self.streams, self.group, self.consumer = redis, streams, group, consumer
+        self.handler, self.metrics, self.stream_label = handler, metrics, stream_label
+        self.start_id, self.count, self.block_ms = start_id, count, block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self._grouped: set[str] = set()
+        self._seen_missing: set[str] = set()
+        self._gap_sha: str | None = None  # SCRIPT LOAD once; again after a Redis restart
+        self._warn = RateLimitedLog(log, 60)
+        self.gaps: dict[str, int] = {}  # entries lost to trimming, per stream (also a metric)
+
+    async def _keys(self) -> list[str]:
+        keys = self.streams()
+        if inspect.isawaitable(keys):
+            keys = await keys
+        return list(dict.fromkeys(keys))
+
+    async def _ensure_groups(self, keys: list[str]) -> None:
+        for key in keys:
+            if key in self._grouped:
+                continue
+            start = "0" if key in self._seen_missing else self.start_id
+            try:
+                await self.redis.xgroup_create(key, self.group, id=start, mkstream=False)
+            except ResponseError as e:
+                msg = str(e)
+                if "BUSYGROUP" not in msg:
+                    if "requires the key to exist" in msg or "no such key" in msg.lower():
+                        self._seen_missing.add(key)
+                        continue
+                    raise
+            self._grouped.add(key)
+
+    def _gap(self, key: str, n: int) -> None:
+        if n <= 0:
+            return
+        self.gaps[key] = self.gaps.get(key, 0) + n
+        if self.metrics is not None:
+            self.metrics.inc("exporter_stream_gap_entries_total", n, stream=self.stream_label(key))
+        self._warn.warning(f"gap:{key}", "stream entries trimmed before they were read",
+                           stream=key, entries=n)
+
+    async def _check_gaps(self, keys: list[str]) -> None:
+        """Count trimmed-unread entries and publish lag/pending (one round trip)."""
+        if self._gap_sha is None:
+            self._gap_sha = _s(await self.redis.script_load(_GAP_SCRIPT))
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.evalsha(self._gap_sha, 1, key, self.group)
+        replies = await pipe.execute(raise_on_error=False)
+        for key, reply in zip(keys, replies):
+            if isinstance(reply, NoScriptError):
+                self._gap_sha = None
+                raise reply
+            if isinstance(reply, Exception):
+                self._warn.warning(f"gapcheck:{key}", "stream check failed", stream=key,
+                                   error=str(reply)[:120])
+                continue
+            gap, lag, pending = (int(x) for x in reply)
+            self._gap(key, gap)
+            if self.metrics is not None:
+                label = self.stream_label(key)
+                if lag >= 0:
+                    self.metrics.set("exporter_stream_lag_entries", lag, stream=label)
+                self.metrics.set("exporter_stream_pending_entries", pending, stream=label)
+
+    async def _deliver(self, key: str, entries: list[Entry]) -> int:
+        """prepare -> XACK each id -> apply the acked ones, with no await after the ack."""
+        if not entries:
+            return 0
+        try:
+            applier = await self.handler.prepare(key, entries)
+        except (RedisError, OSError):
+            raise  # stays pending; redelivered after claim_idle_ms
+        except Exception as e:  # noqa: BLE001 - a handler bug must not stall the stream
+            self._warn.warning(f"handler:{key}", "stream handler failed, entries dropped",
+                               stream=key, error=f"{type(e).__name__}: {e}"[:200])
+            applier = None
+        pipe = self.redis.pipeline(transaction=False)
+        for eid, _ in entries:
+            pipe.xack(key, self.group, eid)
+        acks = await pipe.execute()
+        acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
+        if applier is not None:
+            applier(acked)
+        return len(acked)
+
+    async def _claim(self, key: str) -> int:
+        """Take over entries another (dead) consumer left pending for claim_idle_ms."""
+        done, start = 0, "0-0"
+        for _ in range(10):  # bounded work per poll; the rest waits for the next one
+            nxt, raw, deleted = await self.redis.xautoclaim(
+                key, self.group, self.consumer, self.claim_idle_ms, start_id=start,
+                count=self.count)
+            self._gap(key, len(deleted or []))  # trimmed while pending: never readable
+            done += await self._deliver(key, _entries(raw))
+            start = _s(nxt)
+            if start == "0-0":
+                break
+        return done
+
+    async def poll_once(self) -> int:
+        """One round: create groups, reclaim, count gaps, read new entries. Returns how
+        many entries were acknowledged (and applied)."""
+        keys = await self._keys()
+        await self._ensure_groups(keys)
+        keys = [k for k in keys if k in self._grouped]
+        if not keys:
+            return 0
+        done = 0
+        try:
+            for key in keys:
+                done += await self._claim(key)
+            await self._check_gaps(keys)
+            reply = await self.redis.xreadgroup(
+                self.group, self.consumer, {k: ">" for k in keys}, count=self.count,
+                block=self.block_ms or None)
+        except ResponseError as e:
+            if "NOGROUP" in str(e):  # a stream was deleted (obliterated) and recreated
+                self._seen_missing.update(self._grouped)
+                self._grouped.clear()
+                return done
+            raise
+        for key, raw in _stream_replies(reply):
+            done += await self._deliver(key, _entries(raw))
+        return done
+
+    async def run(self) -> None:
+        """Poll forever; Redis outages back off (capped at 30 s) and are logged once a minute."""
+        failures = 0
+        while True:
+            try:
+                n = await self.poll_once()
+                failures = 0
+                if n == 0 and not self._grouped:
+                    await asyncio.sleep(self.block_ms / 1000)  # nothing to block on yet
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the reader must outlive any outage
+                failures += 1
+                self._warn.warning("poll", "stream read failed", group=self.group,
+                                   error=f"{type(e).__name__}: {e}"[:200], failures=failures)
+                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(failures, 7)))
+
+
+def _stream_replies(reply: Any) -> list[tuple[str, Any]]:
+    """XREADGROUP reply (RESP2 list or RESP3 dict) -> [(stream, raw entries)]."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return [(_s(k), v[0] if v and isinstance(v[0], list) else v) for k, v in reply.items()]
+    return [(_s(k), v) for k, v in reply]

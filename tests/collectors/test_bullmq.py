@@ -1,0 +1,221 @@
+"""BullMQ collector against jobs the real BullMQ client created on a real redis-server."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis as redis_sync
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from exporter.catalog import BULLMQ_STATES
+from exporter.collectors.bullmq import (BullMQCollector, QueueState, parse_queue,
+                                        waiting_by_priority)
+from exporter.config import Config
+from exporter.scrape import PartialScrape
+from tests.collectors.bullmq_support import fill_every_state, queue, stop_worker
+
+NAMES = {0: "normal", 1: "critical", 2: "high", 3: "medium"}
+
+
+def config(url: str, **kw) -> Config:
+    kw.setdefault("priority_names", NAMES)
+    return Config.defaults(redis_url=url, redis_timeout=0.5, **kw)
+
+
+def samples(fams) -> dict:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in fams for s in f.samples}
+
+
+def jobs(s: dict, q: str) -> dict:
+    return {st: s[("anclora_bullmq_jobs", (("queue", q), ("state", st)))] for st in BULLMQ_STATES}
+
+
+@pytest.fixture
+async def client(redis_url):
+    r = Redis.from_url(redis_url, socket_timeout=1)
+    yield r
+    await r.aclose()
+
+
+# --- pure parsing, on literal replies --------------------------------------------------
+
+def test_parse_v6_paused_counts_as_waiting():
+    st = parse_queue([3, 0, 1, 2, 5, 1, 10, 4, [b"1", b"bullmq:6.7.0"], b"7", None, 2, 1],
+                     [1, 2])
+    assert st.counts == {"waiting": 3, "paused": 0, "active": 1, "delayed": 2,
+                         "prioritized": 5, "waiting-children": 1, "completed": 10, "failed": 4}
+    assert st.paused and st.oldest_ids == ["7"] and st.per_priority == {1: 2, 2: 1}
+    assert waiting_by_priority(st, {0: "normal", 1: "critical", 2: "high"}) == {
+        "normal": 3, "critical": 2, "high": 1, "other": 2}
+
+
+def test_parse_v5_paused_list_and_legacy_marker():
+    st = parse_queue([1, 4, 0, 0, 0, 0, 0, 0, [b"1", b"bullmq:5.81.5"], b"0:123", b"9"], [])
+    assert st.counts["waiting"] == 0 and st.counts["paused"] == 4  # marker not a job
+    assert st.oldest_ids == ["9"] and st.waiting_total == 4
+
+
+def test_parse_wrong_type_marks_queue_failed():
+    from redis.exceptions import ResponseError
+    st = parse_queue([ResponseError("WRONGTYPE Operation"), 0, 0, 0, 0, 0, 0, 0, [None, None],
+                      None, None], [])
+    assert st.error.startswith("ResponseError") and st.counts == {}
+
+
+def test_unnamed_priority_zero_goes_to_other():
+    st = QueueState(counts={"waiting": 2, "paused": 0, "prioritized": 3}, per_priority={1: 1})
+    assert waiting_by_priority(st, {1: "critical"}) == {"critical": 1, "other": 4}
+
+
+# --- against the real client -----------------------------------------------------------
+
+async def test_every_state_equals_client_counts(redis_url, client):
+    w = await fill_every_state(redis_url, "wa")
+    try:
+        c = BullMQCollector(client, config(redis_url, queues=("wa", "wa-children")))
+        s = samples(await c.collect())
+        async with queue(redis_url, "wa") as q:
+            theirs = await q.getJobCounts()
+        ours = jobs(s, "wa")
+        assert ours == {**theirs, "paused": 0}
+        assert theirs == {"waiting": 3, "prioritized": 6, "delayed": 1, "active": 1,
+                          "completed": 2, "failed": 1, "waiting-children": 1}
+        assert jobs(s, "wa-children")["waiting"] == 1
+        w_ = lambda p: s[("anclora_queue_waiting_messages", (("priority", p), ("queue", "wa")))]
+        assert [w_(p) for p in ("normal", "critical", "high", "medium", "other")] == [3, 2, 1, 1, 2]
+        assert s[("anclora_queue_active_messages", (("queue", "wa"),))] == 1
+        assert s[("anclora_queue_dlq_messages", (("queue", "wa"),))] == 1  # the failed set
+        assert s[("anclora_bullmq_queue_paused", (("queue", "wa"),))] == 0
+        assert s[("anclora_exporter_queue_up", (("queue", "wa"),))] == 1
+        assert c.round_trips == 2  # the state read, then the oldest job's timestamp
+        assert await c.job_counts() == {"wa": ours, "wa-children": jobs(s, "wa-children")}
+    finally:
+        await stop_worker(w)
+
+
+async def test_paused_both_generations(redis_url, client):
+    async with queue(redis_url, "p") as q:
+        for i in range(4):
+            await q.add("send_text", {"i": i})
+        await q.pause()
+        c = BullMQCollector(client, config(redis_url, queues=("p",)))
+        s = samples(await c.collect())  # 6.x layout, as the Python client makes it
+        assert jobs(s, "p") == {**await q.getJobCounts(), "paused": 0}
+        assert jobs(s, "p")["waiting"] == 4
+        assert s[("anclora_bullmq_queue_paused", (("queue", "p"),))] == 1
+        # 5.x layout: pause RENAMEd wait to paused; its getJobCounts reports them as paused.
+        r = redis_sync.Redis.from_url(redis_url)
+        r.rename("bull:p:wait", "bull:p:paused")
+        r.hset("bull:p:meta", "version", "bullmq:5.81.5")
+        r.close()
+        s = samples(await c.collect())
+        v5_client = await q.getJobCounts(*BULLMQ_STATES)  # reads the paused list like 5.x
+        assert jobs(s, "p") == v5_client
+        assert jobs(s, "p")["paused"] == 4 and jobs(s, "p")["waiting"] == 0
+        waiting = s[("anclora_queue_waiting_messages", (("priority", "normal"), ("queue", "p")))]
+        assert waiting == 4
+        assert s[("anclora_bullmq_oldest_waiting_job_age_seconds", (("queue", "p"),))] > 0
+
+
+async def test_oldest_age_from_job_timestamp(redis_url, client):
+    async with queue(redis_url, "age") as q:
+        job = await q.add("a", {})
+        await q.add("b", {})
+    r = redis_sync.Redis.from_url(redis_url)
+    r.hset(f"bull:age:{job.id}", "timestamp", int((time.time() - 120) * 1000))
+    r.close()
+    c = BullMQCollector(client, config(redis_url, queues=("age", "empty")))
+    s = samples(await c.collect())
+    assert 119 < s[("anclora_bullmq_oldest_waiting_job_age_seconds", (("queue", "age"),))] < 130
+    assert s[("anclora_bullmq_oldest_waiting_job_age_seconds", (("queue", "empty"),))] == 0
+
+
+async def test_discovery_cap_and_rediscovery_interval(redis_url, client):
+    for name in ("orders", "sms-a", "sms-b", "sms-c"):
+        async with queue(redis_url, name) as q:
+            await q.add("x", {})
+    clock = [0.0]
+    c = BullMQCollector(client, config(redis_url, queue_pattern="sms-*", max_queues=2),
+                        monotonic=lambda: clock[0])
+    s = samples(await c.collect())
+    assert await c.queue_names() == ["sms-a", "sms-b"]
+    assert s[("anclora_exporter_queues_discovered", ())] == 2
+    assert s[("anclora_exporter_queues_capped", ())] == 1
+    assert ("anclora_exporter_queue_up", (("queue", "orders"),)) not in s
+    r = redis_sync.Redis.from_url(redis_url)
+    r.delete("bull:sms-c:meta", "bull:sms-b:meta")
+    r.close()
+    assert await c.queue_names() == ["sms-a", "sms-b"]  # cached: no SCAN on every scrape
+    clock[0] = 31
+    assert await c.queue_names() == ["sms-a"]
+    assert samples(await c.collect())[("anclora_exporter_queues_capped", ())] == 0
+
+
+async def test_dlq_configured_queue_or_failed_set(redis_url, client):
+    async with queue(redis_url, "main") as q, queue(redis_url, "main-dlq") as d:
+        await q.add("x", {})
+        for _ in range(2):
+            await d.add("dead", {})
+        await d.add("dead", {}, {"priority": 2})
+        await d.add("dead", {}, {"delay": 60_000})
+    r = redis_sync.Redis.from_url(redis_url)
+    r.zadd("bull:main:failed", {"1": 1, "99": 2})
+    r.close()
+    c = BullMQCollector(client, config(redis_url, queues=("main",),
+                                       dlq_queues={"main": "main-dlq"}))
+    s = samples(await c.collect())
+    assert s[("anclora_queue_dlq_messages", (("queue", "main"),))] == 4
+    assert ("anclora_bullmq_jobs", (("queue", "main-dlq"), ("state", "waiting"))) not in s
+    c = BullMQCollector(client, config(redis_url, queues=("main",)))
+    assert samples(await c.collect())[("anclora_queue_dlq_messages", (("queue", "main"),))] == 2
+
+
+async def test_wrong_type_key_marks_only_that_queue_down(redis_url, client):
+    async with queue(redis_url, "good") as q:
+        await q.add("x", {})
+    r = redis_sync.Redis.from_url(redis_url)
+    r.set("bull:bad:wait", "not a list")
+    r.hset("bull:bad:meta", "opts.maxLenEvents", 10000)
+    r.close()
+    c = BullMQCollector(client, config(redis_url))
+    s = samples(await c.collect())
+    assert s[("anclora_exporter_queue_up", (("queue", "bad"),))] == 0
+    assert s[("anclora_exporter_queue_up", (("queue", "good"),))] == 1
+    assert jobs(s, "good")["waiting"] == 1
+    assert ("anclora_bullmq_jobs", (("queue", "bad"), ("state", "waiting"))) not in s
+    assert await c.job_counts() == {"good": jobs(s, "good")}
+
+
+async def test_redis_down_publishes_only_self_metrics(own_redis):
+    r = Redis.from_url(own_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    async with queue(own_redis.url, "q") as q:
+        await q.add("x", {})
+    c = BullMQCollector(r, config(own_redis.url))
+    assert jobs(samples(await c.collect()), "q")["waiting"] == 1
+    own_redis.stop()
+    with pytest.raises(PartialScrape) as e:
+        await c.collect()
+    s = samples(e.value.families)
+    assert s[("anclora_exporter_queue_up", (("queue", "q"),))] == 0
+    assert not [k for k in s if k[0] == "anclora_bullmq_jobs"]
+    await r.aclose()
+
+
+async def test_one_round_trip_for_many_queues(redis_url, client, monkeypatch):
+    for i in range(20):
+        async with queue(redis_url, f"q{i:02d}") as q:
+            await q.add("x", {}, {"priority": 1})  # prioritized only: no age lookup needed
+    executions = []
+    real = Pipeline.execute
+
+    async def counting(self, *a, **kw):
+        executions.append(len(self.command_stack))
+        return await real(self, *a, **kw)
+
+    monkeypatch.setattr(Pipeline, "execute", counting)
+    c = BullMQCollector(client, config(redis_url, queues=tuple(f"q{i:02d}" for i in range(20))))
+    s = samples(await c.collect())
+    assert len(executions) == 1 and executions[0] == 20 * (11 + 3)
+    assert sum(jobs(s, f"q{i:02d}")["prioritized"] for i in range(20)) == 20
