@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from redis.asyncio import Redis
 
 from . import __version__, health, ingest
+from .collectors.bullmq import BullMQCollector
 from .collectors.redis import RedisCollector
 from .config import Config, redact_url
 from .logs import get_logger
@@ -47,7 +48,7 @@ class Exporter:
         self.metrics = MetricSet(ns, self.registry, self.guard)
         self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
         self.redis = redis or make_redis(config.redis_url, config.redis_timeout)
-        self.collectors = [RedisCollector(self.redis, ns)]
+        self.collectors = [RedisCollector(self.redis, ns), BullMQCollector(self.redis, config)]
         self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
         for c in (self.runner, self.gauges, _BuildInfo(ns)):
             self.registry.register(c)

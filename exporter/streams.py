@@ -204,14 +204,20 @@ class StreamConsumer:
             self._warn.warning(f"handler:{key}", "stream handler failed, entries dropped",
                                stream=key, error=f"{type(e).__name__}: {e}"[:200])
             applier = None
-        pipe = self.redis.pipeline(transaction=False)
-        for eid, _ in entries:
-            pipe.xack(key, self.group, eid)
-        acks = await pipe.execute()
-        acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
-        if applier is not None:
-            applier(acked)
-        return len(acked)
+
+        async def ack_then_apply() -> int:
+            pipe = self.redis.pipeline(transaction=False)
+            for eid, _ in entries:
+                pipe.xack(key, self.group, eid)
+            acks = await pipe.execute()
+            acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
+            if applier is not None:
+                applier(acked)
+            return len(acked)
+
+        # Shielded: once the acks are on their way, the apply must follow them even when
+        # this task is cancelled meanwhile, or acknowledged entries would go uncounted.
+        return await asyncio.shield(ack_then_apply())
 
     async def _claim(self, key: str) -> int:
         """Take over entries another (dead) consumer left pending for claim_idle_ms."""

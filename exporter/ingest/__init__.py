@@ -23,7 +23,8 @@ def install(exporter) -> Ingestor:
 def stream_consumer(exporter, ingestor: Ingestor, **overrides):
     """The consumer of ANCLORA_EVENTS_STREAM. It starts at the stream's beginning ("0"):
     the app may have written events before the exporter first started."""
-    from .stream import EventsHandler, StreamConsumer
+    from ..streams import StreamConsumer
+    from .stream import EventsHandler
 
     cfg = exporter.config
     stream = cfg.events_stream
