@@ -142,39 +142,24 @@ async def test_consumer_killed_between_prepare_and_ack_loses_and_doubles_nothing
         await close(exp1, exp2)
 
 
-def slow_acks(redis, acked: asyncio.Event, pause: float = 0.2) -> None:
-    """After an XACK reached Redis (plain or pipelined), set ``acked`` and hold the reply
-    back for ``pause`` seconds: a window to cancel the consumer in."""
-    real_xack, real_pipeline = redis.xack, redis.pipeline
+def slow_acks(consumer, acked: asyncio.Event, pause: float = 0.2) -> None:
+    """After the consumer's acks reached Redis, set ``acked`` and hold the reply back for
+    ``pause`` seconds: a window to cancel the consumer in."""
+    real = consumer._ack
 
-    async def xack(*args):
-        n = await real_xack(*args)
+    async def ack(*args):
+        result = await real(*args)
         acked.set()
         await asyncio.sleep(pause)
-        return n
-
-    def pipeline(*args, **kwargs):
-        pipe = real_pipeline(*args, **kwargs)
-        real_execute = pipe.execute
-
-        async def execute(*a, **k):
-            has_ack = any(str(c[0][0]).upper() == "XACK" for c in pipe.command_stack)
-            result = await real_execute(*a, **k)
-            if has_ack:
-                acked.set()
-                await asyncio.sleep(pause)
-            return result
-        pipe.execute = execute
-        return pipe
-
-    redis.xack, redis.pipeline = xack, pipeline
+        return result
+    consumer._ack = ack
 
 
 async def test_cancel_during_ack_still_applies(exporters, r):
     add(r, [{"type": "message_read"}] * 5)
     exp, consumer = exporters()
     acked = asyncio.Event()
-    slow_acks(exp.redis, acked)
+    slow_acks(consumer, acked)
     try:
         task = asyncio.create_task(consumer.poll_once())
         await asyncio.wait_for(acked.wait(), 5)
