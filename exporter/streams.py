@@ -86,10 +86,10 @@ if not lag then lag = -1 end
 local s = redis.call('XINFO', 'STREAM', KEYS[1])
 local first = field(s, 'first-entry')
 local length = field(s, 'length')
-local added = field(s, 'entries-added')
+local added = field(s, 'entries-added')  -- nil before Redis 7: no gap counting
 local last = field(g, 'last-delivered-id')
 local read = field(g, 'entries-read')
-if not first or cmp(first[1], last) <= 0 then return {0, lag, pending} end
+if not first or not added or cmp(first[1], last) <= 0 then return {0, lag, pending} end
 local before_first = added - length
 if not read then
   if last ~= '0-0' then return {0, lag, pending} end
