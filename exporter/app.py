@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from . import __version__, health, ingest
 from .collectors.bullmq import BullMQCollector
+from .collectors.bullmq_events import BullMQEvents
 from .collectors.redis import RedisCollector
 from .config import Config, redact_url
 from .logs import get_logger
@@ -48,7 +49,8 @@ class Exporter:
         self.metrics = MetricSet(ns, self.registry, self.guard)
         self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
         self.redis = redis or make_redis(config.redis_url, config.redis_timeout)
-        self.collectors = [RedisCollector(self.redis, ns), BullMQCollector(self.redis, config)]
+        self.bullmq = BullMQCollector(self.redis, config)
+        self.collectors = [RedisCollector(self.redis, ns), self.bullmq]
         self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
         for c in (self.runner, self.gauges, _BuildInfo(ns)):
             self.registry.register(c)
@@ -58,6 +60,13 @@ class Exporter:
         self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)
         self._tasks: list[asyncio.Task] = []
         self.background: list = []  # objects with async run() started by start()
+        if config.bullmq_events:
+            # A blocked XREADGROUP must return before the client's read timeout fires.
+            block_ms = max(10, min(1000, int(config.redis_timeout * 500)))
+            self.bullmq_events = BullMQEvents(self.redis, config, self.metrics,
+                                              self.bullmq.queue_names, block_ms=block_ms,
+                                              claim_idle_ms=int(config.stream_claim_idle * 1000))
+            self.background.append(self.bullmq_events)
         self.ingestor = ingest.install(self)  # POST /events and the events stream
 
     async def start(self) -> None:

@@ -34,6 +34,11 @@ RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 # Label values that come from a closed set; anything else is folded into "other".
 BULLMQ_STATES = ("waiting", "paused", "active", "delayed", "prioritized",
                  "waiting-children", "completed", "failed")
+# Event names BullMQ writes to a queue's events stream (QueueEvents' listener names).
+BULLMQ_EVENTS = ("added", "waiting", "active", "progress", "completed", "failed", "delayed",
+                 "paused", "resumed", "removed", "drained", "stalled", "retries-exhausted",
+                 "duplicated", "deduplicated", "debounced", "waiting-children", "cleaned",
+                 "error", "other")
 BATCH_SIZE_RANGES = ("1", "2-10", "11-50", "51-100", "101-500", "501+")
 ERROR_TYPES = ("timeout", "rate_limited", "network", "validation", "auth", "not_found",
                "server_error", "stalled", "other")
@@ -100,8 +105,12 @@ METRICS: tuple[MetricSpec, ...] = (
        source="bullmq_state"),
     _m("bullmq_queue_paused", GAUGE, "1 when the queue is paused.", ("queue",),
        source="bullmq_state"),
-    _m("bullmq_events_read_total", COUNTER, "Entries read from the queue's events stream.",
-       ("queue", "event"), source="bullmq_events"),
+    _m("bullmq_events_read_total", COUNTER,
+       "Entries read from the queue's events stream, by BullMQ event name (others: other).",
+       ("queue", "event"), source="bullmq_events", label_values={"event": BULLMQ_EVENTS}),
+    _m("bullmq_events_malformed_total", COUNTER,
+       "Events-stream entries that could not be counted (no event or job id, bad fields).",
+       ("queue",), source="bullmq_events"),
     # --- Analytics (SPEC) ---------------------------------------------------------
     _m("analytics_messages_sent_total", COUNTER, "WhatsApp messages sent.",
        ("message_type", "campaign_id"), spec=True),

@@ -173,11 +173,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Redis consumer group shared by all exporter replicas (each event counted once)."),
     Setting("consumer_name", "ANCLORA_CONSUMER_NAME", "", _str,
             "This replica's consumer name; empty = hostname-pid."),
+    Setting("stream_claim_idle", "ANCLORA_STREAM_CLAIM_IDLE_SECONDS", "30", _float(0.1, 86400),
+            "A stream entry another replica read but did not acknowledge for this long is "
+            "taken over (XAUTOCLAIM), so a crashed replica loses no events."),
     Setting("events_stream", "ANCLORA_EVENTS_STREAM", "anclora:events", _str,
             "Redis stream the app writes events to; empty = no stream input (HTTP only)."),
-    Setting("events_claim_idle", "ANCLORA_EVENTS_CLAIM_IDLE_SECONDS", "30", _float(0.1, 3600),
-            "Events read by an exporter replica that died are re-read by another once "
-            "pending this long."),
     Setting("auth_token", "ANCLORA_AUTH_TOKEN", "", _str,
             "Bearer token required by POST /events; empty = no token required.", secret=True),
     Setting("max_body_bytes", "ANCLORA_MAX_BODY_BYTES", "1048576", _int(1024, 64 << 20),
@@ -219,8 +219,8 @@ class Config:
     bullmq_events: bool = True
     consumer_group: str = "anclora-exporter"
     consumer_name: str = ""
+    stream_claim_idle: float = 30.0
     events_stream: str = "anclora:events"
-    events_claim_idle: float = 30.0
     auth_token: str = ""
     max_body_bytes: int = 1 << 20
     label_limit: int = 100

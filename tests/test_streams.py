@@ -185,3 +185,58 @@ async def test_run_survives_redis_outage(own_redis):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await r.aclose()
+
+
+async def test_a_key_that_is_not_a_stream_does_not_stall_the_others(r):
+    await r.set("s2", "not a stream")
+    await r.xadd("s1", {"n": "x"})
+    h = Counting()
+    c = consumer(r, h)
+    await c.poll_once()
+    await add(r, "s1", 2)
+    assert await c.poll_once() == 2 and h.seen == {"s1": ["0", "1"]}
+
+
+async def test_group_created_at_zero_reads_whole_stream(r):
+    await add(r, "s1", 3)
+    h = Counting()
+    c = consumer(r, h, streams=("s1",), start_id="0")
+    assert await c.poll_once() == 3
+    assert (await r.xinfo_groups("s1"))[0]["entries-read"] == 3
+
+
+async def test_deleted_and_recreated_stream_is_read_from_its_start(r):
+    await r.xadd("s1", {"n": "x"})
+    h = Counting()
+    c = consumer(r, h, streams=("s1",))
+    await c.poll_once()
+    await add(r, "s1", 2)
+    await c.poll_once()
+    await r.delete("s1")  # e.g. Queue.obliterate(): the group goes with the key
+    await add(r, "s1", 3, 2)
+    for _ in range(3):
+        await c.poll_once()
+    assert h.seen["s1"] == ["0", "1", "2", "3", "4"]
+
+
+async def test_shutdown_during_ack_still_applies_what_was_acked(r):
+    await r.xadd("s1", {"n": "x"})
+    h = Counting()
+    c = consumer(r, h, streams=("s1",))
+    await c.poll_once()
+    await add(r, "s1", 3)
+    task = None
+    real_prepare = h.prepare
+
+    async def prepare_then_shutdown(stream, entries):
+        applier = await real_prepare(stream, entries)
+        asyncio.get_running_loop().call_soon(task.cancel)  # lands while XACK is in flight
+        return applier
+
+    h.prepare = prepare_then_shutdown
+    task = asyncio.create_task(c.poll_once())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert h.seen["s1"] == ["0", "1", "2"]
+    assert (await r.xpending("s1", "g"))["pending"] == 0

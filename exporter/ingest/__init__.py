@@ -31,7 +31,7 @@ def stream_consumer(exporter, ingestor: Ingestor, **overrides):
     options = dict(start_id="0", count=500,
                    # BLOCK must end well within the client's socket timeout.
                    block_ms=int(min(1000, cfg.redis_timeout * 500)),
-                   claim_idle_ms=int(cfg.events_claim_idle * 1000))
+                   claim_idle_ms=int(cfg.stream_claim_idle * 1000))
     options.update(overrides)
     return StreamConsumer(exporter.redis, lambda: [stream], cfg.consumer_group,
                           cfg.consumer_name, EventsHandler(ingestor), exporter.metrics,
