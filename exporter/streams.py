@@ -155,8 +155,14 @@ def _s(v) -> str:
 
 def _entries(raw) -> list[Entry]:
     """Redis' [(id, {field: value})] with bytes decoded; deleted (None) bodies become {}."""
-    return [(_s(eid), {_s(k): _s(v) for k, v in (fields or {}).items()})
-            for eid, fields in raw or []]
+    out = []
+    for eid, fields in raw or []:
+        try:  # the usual case, written out: this runs for every entry
+            body = {k.decode(): v.decode() for k, v in fields.items()} if fields else {}
+            out.append((eid.decode(), body))
+        except (AttributeError, UnicodeDecodeError):  # str already, or not UTF-8
+            out.append((_s(eid), {_s(k): _s(v) for k, v in (fields or {}).items()}))
+    return out
 
 
 class StreamConsumer:
