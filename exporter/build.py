@@ -32,11 +32,24 @@ def _readme(root: Path) -> str:
     return splice(text, "config", config.as_markdown())
 
 
+def _compose(root: Path) -> str:
+    """The exporter service's environment in docker-compose.monitoring.yml."""
+    text = (root / "docker-compose.monitoring.yml").read_text()
+    pattern = re.compile(r"(\n( *)# BEGIN GENERATED exporter-env[^\n]*\n).*?(\n? *# END GENERATED exporter-env)",
+                         re.S)
+    m = pattern.search(text)
+    if not m:
+        raise ValueError("docker-compose.monitoring.yml: exporter-env markers not found")
+    return text[:m.start()] + m.group(1) + config.as_compose_env(m.group(2)) + "\n" + \
+        m.group(3).lstrip("\n") + text[m.end():]
+
+
 def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
     outs: list[tuple[str, Callable[[], str]]] = [
         ("docs/metrics.md", lambda: catalog.as_markdown() + "\n"),
         (".env.example", lambda: config.as_env_example()),
         ("README.md", lambda: _readme(root)),
+        ("docker-compose.monitoring.yml", lambda: _compose(root)),
         ("exporter/ingest/events.schema.json", schema.json_schema_text),
         ("docs/events.md",
          lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),

@@ -401,3 +401,18 @@ def as_env_example() -> str:
         for s in settings:
             out += [f"# {s.doc}", f"{s.env}={s.default}", ""]
     return "\n".join(out)
+
+
+# How the compose file's exporter service sets a few variables differently from .env:
+# Redis as a container sees it, the listen address fixed by the port mapping, logs on stdout.
+COMPOSE_FIXED = {"ANCLORA_REDIS_URL": "${STACK_REDIS_URL:-redis://redis:6379/0}",
+                 "ANCLORA_LISTEN_ADDRESS": "0.0.0.0:9464", "ANCLORA_LOG_DIR": ""}
+
+
+def as_compose_env(indent: str = "      ") -> str:
+    """The exporter service's `environment:` entries: every setting, default from .env."""
+    lines = []
+    for s in SETTINGS:
+        value = COMPOSE_FIXED.get(s.env, f"${{{s.env}:-{s.default}}}")
+        lines.append(f'{indent}{s.env}: "{value}"')
+    return "\n".join(lines)

@@ -77,6 +77,7 @@ async def test_every_case_through_the_stream(exporters, r):
             for (name, labels), v in expected.items():
                 assert val(exp, name, labels) == pytest.approx(v), name
         assert r.xpending(STREAM, "anclora-exporter")["pending"] == 0
+        assert await checked_poll(consumer) == 0
         assert val(exp, "exporter_stream_pending_entries", [("stream", STREAM)]) == 0
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
     finally:
@@ -141,7 +142,34 @@ async def test_consumer_killed_between_prepare_and_ack_loses_and_doubles_nothing
         await close(exp1, exp2)
 
 
-# Cancel during the ack: tests/test_streams.py::test_shutdown_during_ack_still_applies_what_was_acked
+def slow_acks(consumer, acked: asyncio.Event, pause: float = 0.2) -> None:
+    """After the consumer's acks reached Redis, set ``acked`` and hold the reply back for
+    ``pause`` seconds: a window to cancel the consumer in."""
+    real = consumer._ack
+
+    async def ack(*args):
+        result = await real(*args)
+        acked.set()
+        await asyncio.sleep(pause)
+        return result
+    consumer._ack = ack
+
+
+async def test_cancel_during_ack_still_applies(exporters, r):
+    add(r, [{"type": "message_read"}] * 5)
+    exp, consumer = exporters()
+    acked = asyncio.Event()
+    slow_acks(consumer, acked)
+    try:
+        task = asyncio.create_task(consumer.poll_once())
+        await asyncio.wait_for(acked.wait(), 5)
+        task.cancel()  # the ack reached Redis: the apply must follow it
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.sleep(0.3)
+        assert r.xpending(STREAM, "anclora-exporter")["pending"] == 0
+        assert val(exp, "analytics_messages_read_total") == 5
+    finally:
+        await close(exp)
 
 
 async def test_two_consumers_count_each_event_once(exporters, r):
@@ -178,20 +206,53 @@ async def test_restart_neither_loses_nor_double_counts(exporters, r):
         await close(exp2)
 
 
+async def checked_poll(consumer) -> int:
+    # lag, pending and gap are checked before a read (at most every STATS_EVERY s)
+    await asyncio.sleep(getattr(consumer, "STATS_EVERY", 0) * 1.2)
+    return await consumer.poll_once()
+
+
 async def test_lag_and_pending_gauges(exporters, r):
     exp, consumer = exporters(count=10)
     try:
         r.xgroup_create(STREAM, "anclora-exporter", id="0", mkstream=True)
         add(r, [{"type": "message_read"}] * 25)
         r.xreadgroup("anclora-exporter", "other", {STREAM: ">"}, count=4)  # never acked
-        await asyncio.sleep(1.0)  # the gauges are refreshed at most once a second
-        assert await consumer.poll_once() == 10
-        # lag is measured just before each read: 25 added - 4 delivered to "other"
+        assert await checked_poll(consumer) == 10  # measured before the read
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 21
+        assert await checked_poll(consumer) == 10
+        assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 11
         assert val(exp, "exporter_stream_pending_entries", [("stream", STREAM)]) == 4
-        assert await drain(consumer) == 11
+        assert await checked_poll(consumer) == 1
+        assert await checked_poll(consumer) == 0
         assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
         assert val(exp, "analytics_messages_read_total") == 21
+    finally:
+        await close(exp)
+
+
+def trim_hard(r, n=10, maxlen=3):
+    for _ in range(n):  # the app trims hard while the exporter is away or behind
+        r.xadd(STREAM, {"event": json.dumps({"type": "message_read"})}, maxlen=maxlen,
+               approximate=False)
+
+
+GAP = ("exporter_stream_gap_entries_total", [("stream", STREAM)])
+
+
+async def test_entries_trimmed_before_being_read_are_counted_as_a_gap(exporters, r):
+    add(r, [{"type": "message_read"}] * 10)
+    exp, consumer = exporters(count=2)
+    try:
+        assert await consumer.poll_once() == 2
+        trim_hard(r)
+        assert await checked_poll(consumer) == 2  # the check runs before the read
+        assert val(exp, *GAP) == 15  # entries 3-17 were never read
+        assert await checked_poll(consumer) == 1
+        assert await checked_poll(consumer) == 0
+        assert val(exp, *GAP) == 15  # counted once
+        assert val(exp, "exporter_stream_lag_entries", [("stream", STREAM)]) == 0
+        assert val(exp, "analytics_messages_read_total") == 5
     finally:
         await close(exp)
 
@@ -226,7 +287,7 @@ async def test_consumer_survives_redis_going_away_and_back(own_redis):
         assert not task.done()
         own_redis.start()  # an empty Redis: the group is created again
         add(c, [{"type": "message_read"}] * 3)
-        for _ in range(100):
+        for _ in range(300):  # within the consumer's backoff (it doubles while Redis is away)
             if val(exp, "analytics_messages_read_total") == 5:
                 break
             await asyncio.sleep(0.05)
@@ -236,3 +297,4 @@ async def test_consumer_survives_redis_going_away_and_back(own_redis):
         await asyncio.gather(task, return_exceptions=True)
         c.close()
         await exp.stop()
+

@@ -19,19 +19,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from ..logs import get_logger
 from . import schema
 from .core import Ingestor
 
-log = get_logger("ingest")
-
-FIELD = "event"
+FIELD = b"event"
 
 
 class EventsHandler:
-    """``prepare`` validates a batch without side effects and returns the applier that
-    ``exporter.streams.StreamConsumer`` calls with the ids whose XACK succeeded, right
-    after the ack and with no await between: only acknowledged entries are counted."""
+    """The handler ``exporter.streams.StreamConsumer`` calls: ``prepare`` validates a batch
+    without side effects and returns the applier, which the consumer calls right after
+    the XACK with the ids it acknowledged (no await in between)."""
 
     def __init__(self, ingestor: Ingestor):
         self.ingestor = ingestor
@@ -40,42 +37,49 @@ class EventsHandler:
         return self.prepare_sync(entries)
 
     def prepare_sync(self, entries):
-        raws: dict[str, str] = {}   # entry id -> raw payload
-        bad: dict[str, str] = {}    # entry id -> rejection reason
+        items: list = []      # (id, raw payload) of the entries that hold one
+        missing: list = []    # ids of entries without an ``event`` field
         for eid, fields in entries:
             if not fields:  # an entry deleted or trimmed while pending: nothing to count
                 continue
             raw = fields.get(FIELD)
             if raw is None:
-                bad[eid] = "malformed"
+                raw = fields.get("event")
+            if raw is None:
+                missing.append(eid)
             else:
-                raws[eid] = raw
+                items.append((eid, raw))
         # Identical payloads are decoded and validated once per batch, and not at all
         # once applied before (the ingestor keeps what they resolve to).
         ing = self.ingestor
-        checked: dict[str, dict | None] = {}  # raw -> validated event (None: known)
-        invalid: dict[str, str] = {}          # raw -> rejection reason
-        for raw in set(raws.values()):
+        checked: dict = {}  # raw -> validated event, None (known), or the refusal reason
+        for _, raw in items:
+            if raw in checked:
+                continue
             if ing.known(raw):
                 checked[raw] = None
                 continue
             try:
                 checked[raw] = ing.check(json.loads(raw))
             except schema.Invalid as e:
-                invalid[raw] = e.reason
-            except ValueError:  # not JSON
-                invalid[raw] = "malformed"
+                checked[raw] = e.reason
+            except ValueError:  # not JSON (or not UTF-8)
+                checked[raw] = "malformed"
 
-        def apply(acked: set[str]) -> None:
-            counts: Counter = Counter(raw for eid, raw in raws.items() if eid in acked)
-            reasons: Counter = Counter(r for eid, r in bad.items() if eid in acked)
+        def apply(acked=None) -> None:
+            some = acked is not None and len(acked) < len(entries)
+            counts = Counter(raw for eid, raw in items if not some or eid in acked)
+            bad: Counter = Counter()
+            bad["malformed"] = sum(1 for eid in missing if not some or eid in acked)
             plan = []
             for raw, n in counts.items():
-                if raw in invalid:
-                    reasons[invalid[raw]] += n
+                result = checked[raw]
+                if isinstance(result, str):
+                    bad[result] += n
                 else:
-                    plan.append((raw, checked[raw], n))
-            for reason, n in reasons.items():
-                ing.reject(reason, f"{n} stream entries refused", "stream", n)
+                    plan.append((raw, result, n))
+            for reason, n in bad.items():
+                if n:
+                    ing.reject(reason, f"{n} stream entries refused", "stream", n)
             ing.apply_raw(plan)
         return apply
