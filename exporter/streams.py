@@ -140,8 +140,8 @@ return {gap, length, pending}
 
 # KEYS[1] stream, ARGV[1] group, ARGV[2..] ids -> XACK's reply for each id.
 _ACK_SCRIPT = """
-local r = {}
-for i = 2, #ARGV do r[i - 1] = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
+local call, key, group, r = redis.call, KEYS[1], ARGV[1], {}
+for i = 2, #ARGV do r[i - 1] = call('XACK', key, group, ARGV[i]) end
 return r
 """
 _ACK_SCRIPT_B, _GAP_SCRIPT_B = _ACK_SCRIPT.encode(), _GAP_SCRIPT.encode()
@@ -265,8 +265,12 @@ class StreamConsumer:
             applier = None
 
         async def ack_then_apply() -> int:
-            acks = await self._ack(key, [eid for eid, _ in entries])
-            acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
+            ids = [eid for eid, _ in entries]
+            acks = await self._ack(key, ids)
+            if acks.count(1) == len(ids):  # the usual case, without a test per id
+                acked = set(ids)
+            else:
+                acked = {eid for eid, n in zip(ids, acks) if n == 1}
             if applier is not None:
                 applier(acked)  # no await since the ack: nothing can come in between
             return len(acked)
