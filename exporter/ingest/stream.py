@@ -37,7 +37,8 @@ class EventsHandler:
         return self.prepare_sync(entries)
 
     def prepare_sync(self, entries):
-        items: list = []      # (id, raw payload) of the entries that hold one
+        ids: list = []        # ids of the entries that hold a payload ...
+        raws: list = []       # ... and their payloads, in the same order
         missing: list = []    # ids of entries without an ``event`` field
         for eid, fields in entries:
             if not fields:  # an entry deleted or trimmed while pending: nothing to count
@@ -48,14 +49,14 @@ class EventsHandler:
             if raw is None:
                 missing.append(eid)
             else:
-                items.append((eid, raw))
+                ids.append(eid)
+                raws.append(raw)
+        counts = Counter(raws)  # what the batch applies when every ack succeeds
         # Identical payloads are decoded and validated once per batch, and not at all
         # once applied before (the ingestor keeps what they resolve to).
         ing = self.ingestor
         checked: dict = {}  # raw -> validated event, None (known), or the refusal reason
-        for _, raw in items:
-            if raw in checked:
-                continue
+        for raw in counts:
             if ing.known(raw):
                 checked[raw] = None
                 continue
@@ -67,12 +68,14 @@ class EventsHandler:
                 checked[raw] = "malformed"
 
         def apply(acked=None) -> None:
-            some = acked is not None and len(acked) < len(entries)
-            counts = Counter(raw for eid, raw in items if not some or eid in acked)
             bad: Counter = Counter()
-            bad["malformed"] = sum(1 for eid in missing if not some or eid in acked)
+            if acked is None or len(acked) >= len(entries):  # the usual case: all acked
+                applied, bad["malformed"] = counts, len(missing)
+            else:
+                applied = Counter(raw for eid, raw in zip(ids, raws) if eid in acked)
+                bad["malformed"] = sum(1 for eid in missing if eid in acked)
             plan = []
-            for raw, n in counts.items():
+            for raw, n in applied.items():
                 result = checked[raw]
                 if isinstance(result, str):
                     bad[result] += n
