@@ -88,7 +88,7 @@ async def test_alerts_route_inhibit_and_resolve(stack):
         c.ping()
     await until(lambda: sinks.about("E2EClientsCritical") == CRITICAL_RECEIVER, 30,
                 "E2EClientsCritical paged", stack)
-    # The twins fire (for: 3s) after the critical: Alertmanager holds them as suppressed.
+    # The twins fire (for: 5s) after the critical: Alertmanager holds them as suppressed.
     am = await until(lambda: _suppressed(stack, "E2EClientsHigh", "E2EClientsMany"), 20,
                      "twins suppressed", stack)
     critical_fp = am["E2EClientsCritical"]["fingerprint"]
