@@ -8,6 +8,12 @@ has a waiting job: the list holds job ids, not times, so the oldest job's ``time
 can only be read from its hash once its id is known (a Lua script could do both in one
 trip, but would need EVAL rights and a script cache on the user's Redis).
 
+A round trip is not redis-py's pipeline, whose per-reply timeout and response callbacks
+were most of a scrape's cost at ~750 replies: ``round_trip`` writes the commands at once
+(packed once while the queue list stays the same) and reads the raw replies on one pooled
+connection under a single timeout. A scrape cut off mid-read drops that connection, so no
+stale replies are left for the next command sent on it.
+
 State semantics follow the client's ``getJobCounts`` for the queue's BullMQ generation
 (``meta.version``): up to 5.x a paused queue's jobs sit in the ``paused`` list and are
 reported as ``paused``; from 6.x (and the Python client, which writes no version) they
@@ -17,13 +23,15 @@ stay in ``wait`` with ``meta.paused=1`` and are reported as ``waiting``, ``pause
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
+import math
 import re
 import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from ..catalog import BULLMQ_STATES
 from ..metrics import OTHER, gauge
@@ -140,7 +148,9 @@ class BullMQCollector:
         self._queues: list[str] = []
         self._capped = False
         self._discovered_at: float | None = None
-        self.round_trips = 0  # pipeline executions, for tests and the benchmark
+        self.round_trips = 0  # pipelined round trips made, for tests and the benchmark
+        self._reads: tuple = (None, [], [])  # (queues, their commands, commands per queue)
+        self._packed: tuple = (None, None)   # (commands list, its packed bytes)
 
     # --- which queues ------------------------------------------------------------
     async def queue_names(self) -> list[str]:
@@ -163,21 +173,54 @@ class BullMQCollector:
         return list(self._queues)
 
     # --- reading -----------------------------------------------------------------
+    async def round_trip(self, cmds: list[tuple], cache: bool = False) -> list:
+        """Replies (raw bytes/ints) to ``cmds``, sent in one write and read on one pooled
+        connection under one timeout (the client's ``socket_timeout``) for the whole trip.
+        A reply that is an error (e.g. WRONGTYPE) is returned as the exception, in its
+        place. ``cache``: reuse the packed bytes while the same ``cmds`` list is sent
+        again. Cut off before every reply was read (timeout, cancelled scrape, broken
+        socket), the connection is dropped rather than returned with replies pending."""
+        if not cmds:
+            return []
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        done = False
+        try:
+            async with asyncio.timeout(conn.socket_timeout):
+                packed = self._packed[1] if cache and self._packed[0] is cmds else None
+                if packed is None:
+                    packed = conn.pack_commands(cmds)
+                    if cache:
+                        self._packed = (cmds, packed)
+                await conn.send_packed_command(packed)
+                out = []
+                for _ in cmds:
+                    try:  # math.inf: no per-reply timeout, the trip's one applies
+                        out.append(await conn.read_response(disable_decoding=True,
+                                                            timeout=math.inf))
+                    except ResponseError as e:
+                        out.append(e)
+            done = True
+            self.round_trips += 1
+            return out
+        finally:
+            if not done:
+                await conn.disconnect()
+            await pool.release(conn)
+
     async def read(self, queues: list[str]) -> dict[str, QueueState]:
         """States of ``queues`` and their dead-letter queues, in one round trip."""
         wanted = list(dict.fromkeys(
             queues + [self.config.dlq_queues[q] for q in queues if q in self.config.dlq_queues]))
-        per_queue = [queue_reads(self.prefix, q, self.priorities) for q in wanted]
-        pipe = self.redis.pipeline(transaction=False)
-        for cmds in per_queue:
-            for c in cmds:
-                pipe.execute_command(*c)
-        replies = await pipe.execute(raise_on_error=False)
-        self.round_trips += 1
+        if self._reads[0] != wanted:  # the same queues: the same commands, packed once
+            per_queue = [queue_reads(self.prefix, q, self.priorities) for q in wanted]
+            self._reads = (wanted, [c for cmds in per_queue for c in cmds],
+                           [len(cmds) for cmds in per_queue])
+        replies = await self.round_trip(self._reads[1], cache=True)
         states, i = {}, 0
-        for q, cmds in zip(wanted, per_queue):
-            states[q] = parse_queue(replies[i:i + len(cmds)], self.priorities)
-            i += len(cmds)
+        for q, n in zip(wanted, self._reads[2]):
+            states[q] = parse_queue(replies[i:i + n], self.priorities)
+            i += n
         return states
 
     async def read_ages(self, states: dict[str, QueueState]) -> dict[str, float]:
@@ -186,11 +229,8 @@ class BullMQCollector:
         ages = {q: 0.0 for q in states}
         if not asks:
             return ages
-        pipe = self.redis.pipeline(transaction=False)
-        for q, jid in asks:
-            pipe.hget(f"{self.prefix}:{q}:{jid}", "timestamp")
-        replies = await pipe.execute(raise_on_error=False)
-        self.round_trips += 1
+        replies = await self.round_trip(
+            [("HGET", f"{self.prefix}:{q}:{jid}", "timestamp") for q, jid in asks])
         now = self.clock()
         by_queue: dict[str, list] = {}
         for (q, _), ts in zip(asks, replies):

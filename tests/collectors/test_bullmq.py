@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 import redis as redis_sync
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from exporter.catalog import BULLMQ_STATES
 from exporter.collectors.bullmq import (BullMQCollector, QueueState, parse_queue,
@@ -208,14 +208,74 @@ async def test_one_round_trip_for_many_queues(redis_url, client, monkeypatch):
         async with queue(redis_url, f"q{i:02d}") as q:
             await q.add("x", {}, {"priority": 1})  # prioritized only: no age lookup needed
     executions = []
-    real = Pipeline.execute
+    real = BullMQCollector.round_trip
 
-    async def counting(self, *a, **kw):
-        executions.append(len(self.command_stack))
-        return await real(self, *a, **kw)
+    async def counting(self, cmds, *a, **kw):
+        executions.append(len(cmds))
+        return await real(self, cmds, *a, **kw)
 
-    monkeypatch.setattr(Pipeline, "execute", counting)
+    monkeypatch.setattr(BullMQCollector, "round_trip", counting)
     c = BullMQCollector(client, config(redis_url, queues=tuple(f"q{i:02d}" for i in range(20))))
     s = samples(await c.collect())
     assert len(executions) == 1 and executions[0] == 20 * (11 + 3)
     assert sum(jobs(s, f"q{i:02d}")["prioritized"] for i in range(20)) == 20
+
+
+async def test_commands_packed_once_and_one_write_per_round_trip(redis_url, client, monkeypatch):
+    from redis.asyncio.connection import Connection
+    async with queue(redis_url, "pk") as q:
+        await q.add("x", {})
+    await client.ping()  # the pooled connection made (its handshake is writes too)
+    packs, writes = [], []
+    real_pack, real_send = Connection.pack_commands, Connection.send_packed_command
+
+    def pack(self, cmds):
+        packs.append(len(cmds))
+        return real_pack(self, cmds)
+
+    async def send(self, *a, **kw):
+        writes.append(1)
+        return await real_send(self, *a, **kw)
+
+    monkeypatch.setattr(Connection, "pack_commands", pack)
+    monkeypatch.setattr(Connection, "send_packed_command", send)
+    c = BullMQCollector(client, config(redis_url, queues=("pk", "pk2")))
+    for _ in range(3):
+        assert jobs(samples(await c.collect()), "pk")["waiting"] == 1
+    # the state reads are packed once for the unchanged queue list; the age lookup each time
+    assert packs == [2 * (11 + 3), 1, 1, 1] and len(writes) == 6 and c.round_trips == 6
+    c.config = config(redis_url, queues=("pk",))  # another queue list: packed anew
+    await c.collect()
+    assert packs[-2:] == [11 + 3, 1]
+
+
+async def test_a_scrape_cut_off_mid_read_leaves_no_stale_replies(redis_url, client):
+    async with queue(redis_url, "cut") as q:
+        await q.add("x", {})
+        await q.add("y", {}, {"priority": 2})
+    c = BullMQCollector(client, config(redis_url, queues=("cut",)))
+    expected = jobs(samples(await c.collect()), "cut")
+    r = redis_sync.Redis.from_url(redis_url)
+    r.execute_command("CLIENT", "PAUSE", 300, "ALL")  # replies arrive after the cut
+    r.close()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(c.collect(), 0.05)
+    await asyncio.sleep(0.3)
+    for _ in range(3):  # the connection was dropped, not reused with replies pending
+        s = samples(await c.collect())
+        assert jobs(s, "cut") == expected
+        assert s[("anclora_queue_waiting_messages", (("priority", "high"), ("queue", "cut")))] == 1
+
+
+async def test_a_slow_redis_times_out_the_whole_trip(redis_url, client):
+    c = BullMQCollector(client, config(redis_url, queues=("slow",)))
+    await c.collect()
+    r = redis_sync.Redis.from_url(redis_url)
+    r.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # longer than socket_timeout=1
+    r.close()
+    with pytest.raises(PartialScrape) as e:
+        await c.collect()
+    assert "TimeoutError" in str(e.value)
+    assert samples(e.value.families)[("anclora_exporter_queue_up", (("queue", "slow"),))] == 0
+    await asyncio.sleep(0.6)
+    assert samples(await c.collect())[("anclora_exporter_queue_up", (("queue", "slow"),))] == 1
