@@ -16,31 +16,20 @@ from urllib.parse import unquote
 import pytest
 import redis as redis_sync
 
-from tests.support.alerting import CHANNELS, ROUTING_KEY, Stack, missing_binaries, until
-from tests.support.procs import RedisServer
+from tests.support.alerting import (BIZ, CRITICAL_RECEIVER, EMAIL, OPS, ROUTING_KEY, Stack,
+                                   missing_binaries, running_stack, suppressed, targets_up,
+                                   until)
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(bool(missing_binaries()), reason=f"missing {missing_binaries()}")]
 
 RULES = Path(__file__).parent / "rules"
-OPS, CRIT, BIZ = (CHANNELS[k] for k in ("ALERTMANAGER_SLACK_CHANNEL",
-                                         "ALERTMANAGER_SLACK_CRITICAL_CHANNEL",
-                                         "ALERTMANAGER_SLACK_BUSINESS_CHANNEL"))
-EMAIL = ("email", "oncall@e2e.test")
-PAGE = ("pagerduty", "pagerduty")
-CRITICAL_RECEIVER = {("slack", CRIT), EMAIL, PAGE}
 
 
 @pytest.fixture
 async def stack(tmp_path):
-    redis = RedisServer().start()
-    s = Stack(tmp_path, sorted(RULES.glob("*.yml")), redis)
-    try:
-        await s.start()
+    async with running_stack(tmp_path, sorted(RULES.glob("*.yml"))) as s:
         yield s
-    finally:
-        await s.stop()
-        redis.cleanup()
 
 
 async def test_alerts_route_inhibit_and_resolve(stack):
@@ -48,11 +37,7 @@ async def test_alerts_route_inhibit_and_resolve(stack):
     sinks = stack.sinks
 
     # --- Prometheus: every target up, every rule loaded -----------------------------------
-    async def targets_up():
-        data = await stack.api("prometheus", "/api/v1/targets")
-        active = data["data"]["activeTargets"]
-        return {t["labels"]["job"]: t["health"] for t in active}
-    jobs = await until(lambda: _all_up(targets_up()), 20, "all targets up", stack)
+    jobs = await until(lambda: targets_up(stack), 20, "all targets up", stack)
     assert set(jobs) >= {"prometheus", "anclora-exporter", "alertmanager"}
     rules = await stack.api("prometheus", "/api/v1/rules")
     loaded = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
@@ -89,7 +74,7 @@ async def test_alerts_route_inhibit_and_resolve(stack):
     await until(lambda: sinks.about("E2EClientsCritical") == CRITICAL_RECEIVER, 30,
                 "E2EClientsCritical paged", stack)
     # The twins fire (for: 5s) after the critical: Alertmanager holds them as suppressed.
-    am = await until(lambda: _suppressed(stack, "E2EClientsHigh", "E2EClientsMany"), 20,
+    am = await until(lambda: suppressed(stack, "E2EClientsHigh", "E2EClientsMany"), 20,
                      "twins suppressed", stack)
     critical_fp = am["E2EClientsCritical"]["fingerprint"]
     assert am["E2EClientsHigh"]["status"]["inhibitedBy"] == [critical_fp]
@@ -146,17 +131,6 @@ async def _pages_and_mutes(stack: Stack, source: str, dependent: str) -> None:
     """``source`` reaches the critical receiver; ``dependent`` is held, inhibited by it."""
     await until(lambda: stack.sinks.about(source) == CRITICAL_RECEIVER, 30, f"{source} paged",
                 stack)
-    am = await until(lambda: _suppressed(stack, dependent), 20, f"{dependent} suppressed", stack)
+    am = await until(lambda: suppressed(stack, dependent), 20, f"{dependent} suppressed", stack)
     assert am[dependent]["status"]["inhibitedBy"] == [am[source]["fingerprint"]]
 
-
-async def _all_up(jobs_coro):
-    jobs = await jobs_coro
-    return jobs if jobs and all(h == "up" for h in jobs.values()) else None
-
-
-async def _suppressed(stack: Stack, *names: str):
-    alerts = await stack.am_alerts()
-    if all(n in alerts and alerts[n]["status"]["state"] == "suppressed" for n in names):
-        return alerts
-    return None

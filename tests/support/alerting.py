@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -28,7 +29,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from tests.support.procs import free_port, terminate, wait_for_port
+from tests.support.procs import RedisServer, free_port, terminate, wait_for_port
 from tests.support.stack import ROOT, alertmanager_config, fast_timings, prometheus_config
 
 BINARIES = ("prometheus", "prometheus-alertmanager", "redis-server")
@@ -36,6 +37,13 @@ CHANNELS = {"ALERTMANAGER_SLACK_CHANNEL": "#e2e-alerts",
             "ALERTMANAGER_SLACK_CRITICAL_CHANNEL": "#e2e-critical",
             "ALERTMANAGER_SLACK_BUSINESS_CHANNEL": "#e2e-business"}
 ROUTING_KEY = "e2e-routing-key-from-file"
+# Who each receiver of the shipped alertmanager.yml tells, as ``Sinks.about`` reports it.
+OPS, CRIT, BIZ = (CHANNELS[k] for k in ("ALERTMANAGER_SLACK_CHANNEL",
+                                         "ALERTMANAGER_SLACK_CRITICAL_CHANNEL",
+                                         "ALERTMANAGER_SLACK_BUSINESS_CHANNEL"))
+EMAIL = ("email", "oncall@e2e.test")
+PAGE = ("pagerduty", "pagerduty")
+CRITICAL_RECEIVER = {("slack", CRIT), EMAIL, PAGE}
 
 # "[FIRING:2] CRITICAL Name (queue x)" (Slack title), "[RESOLVED] WARNING Name (1)" (email).
 _TITLE = re.compile(r"^\[(FIRING|RESOLVED)(?::\d+)?\] \S+ (\S+)")
@@ -312,3 +320,31 @@ async def until(check: Callable[[], Any], timeout: float, what: str, stack: Stac
     got = stack.sinks.received if stack else ""
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})\n"
                          f"received: {got}\n{detail}")
+
+
+async def targets_up(stack: Stack) -> dict[str, str] | None:
+    """job -> health of Prometheus's active targets, once every one of them is up."""
+    data = await stack.api("prometheus", "/api/v1/targets")
+    jobs = {t["labels"]["job"]: t["health"] for t in data["data"]["activeTargets"]}
+    return jobs if jobs and all(h == "up" for h in jobs.values()) else None
+
+
+async def suppressed(stack: Stack, *names: str) -> dict[str, dict] | None:
+    """Alertmanager's alerts, once every one of ``names`` is held as suppressed."""
+    alerts = await stack.am_alerts()
+    if all(n in alerts and alerts[n]["status"]["state"] == "suppressed" for n in names):
+        return alerts
+    return None
+
+
+@asynccontextmanager
+async def running_stack(tmp: Path, rule_files: Iterable[Path], **options):
+    """A started ``Stack`` on its own redis-server; every process stopped on the way out."""
+    redis = RedisServer().start()
+    stack = Stack(tmp, rule_files, redis, **options)
+    try:
+        await stack.start()
+        yield stack
+    finally:
+        await stack.stop()
+        redis.cleanup()
