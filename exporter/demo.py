@@ -382,9 +382,15 @@ class Traffic:
                 await asyncio.wait_for(worker.close(), 5)
             except Exception:  # noqa: BLE001 - shutting down anyway
                 pass
-            await queue.close()
+            try:  # with Redis gone, closing the queue can wait forever
+                await asyncio.wait_for(queue.close(), 5)
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                pass
             await asyncio.to_thread(self.events.flush)
             self.sync.close()
+
+
+SHUTDOWN_SECONDS = 10.0
 
 
 async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
@@ -398,7 +404,13 @@ async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
              asyncio.create_task(traffic.run(stop), name="traffic")]
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()  # one ended (an error, or stop): end the other
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    # A stop must stop, even when Redis vanished and a client's close never returns.
+    _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+    for t in stuck:
+        t.cancel()
+    if stuck:
+        await asyncio.wait(stuck, timeout=2)
+    results = [t.exception() if t.done() and not t.cancelled() else None for t in tasks]
     for r in results:
         if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError):
             raise r
@@ -433,10 +445,15 @@ def main(scenario: str, listen: str | None, seed: int | None, duration: float | 
               f"demo: http://{shown}:{port}/metrics  http://{shown}:{port}/health  "
               f"(Ctrl-C stops everything)", file=sys.stderr, flush=True)
         traffic = Traffic(redis.url, cfg, SCENARIOS[scenario], seed)
+        loop = asyncio.new_event_loop()
         try:
-            asyncio.run(_run(cfg, traffic, duration))
+            loop.run_until_complete(_run(cfg, traffic, duration))
         except KeyboardInterrupt:
             pass
+        finally:
+            # Not asyncio.run: its final cancel-and-wait of leftover tasks (a BullMQ client's
+            # own tasks, blocked on a Redis that is gone) could hang the exit.
+            loop.close()
         return 0
     finally:
         redis.close()
