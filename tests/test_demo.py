@@ -138,11 +138,21 @@ def test_demo_is_healthy_fast_and_refuses_nothing(demo_run):
     assert "Redis: ANCLORA_REDIS_URL" in demo_run["stderr"]
 
 
-def test_demo_without_redis_url_starts_and_stops_its_own_redis_server():
+def start_demo_own_redis(log_level: str) -> tuple[subprocess.Popen, int]:
+    """The demo without ANCLORA_REDIS_URL: it starts its own redis-server."""
     env = {k: v for k, v in os.environ.items() if k != "ANCLORA_REDIS_URL"}
-    env["ANCLORA_LOG_LEVEL"] = "warn"
+    env["ANCLORA_LOG_LEVEL"] = log_level
     port = free_port()
-    proc = start_demo(env, port)
+    return start_demo(env, port), port
+
+
+def redis_children(proc: subprocess.Popen) -> list:
+    return [c for c in psutil.Process(proc.pid).children(recursive=True)
+            if "redis-server" in c.name()]
+
+
+def test_demo_without_redis_url_starts_and_stops_its_own_redis_server():
+    proc, port = start_demo_own_redis("warn")
     try:
         deadline = time.monotonic() + 15
         status = None
@@ -154,8 +164,7 @@ def test_demo_without_redis_url_starts_and_stops_its_own_redis_server():
             except OSError:
                 pass
             time.sleep(0.3)
-        children = [c for c in psutil.Process(proc.pid).children(recursive=True)
-                    if "redis-server" in c.name()]
+        children = redis_children(proc)
         assert status == 200 and len(children) == 1
     finally:
         rc = stop_demo(proc)
@@ -168,20 +177,16 @@ def test_demo_without_redis_url_starts_and_stops_its_own_redis_server():
 def test_demo_stops_on_sigterm_even_after_its_redis_died(attempt):
     """Redis gone, then a stop: BullMQ's close can wait forever on a dead connection; the
     demo still exits within its 10 s shutdown budget (it hung about one time in two)."""
-    env = {k: v for k, v in os.environ.items() if k != "ANCLORA_REDIS_URL"}
-    env["ANCLORA_LOG_LEVEL"] = "fatal"
-    port = free_port()
-    proc = start_demo(env, port)
+    proc, _ = start_demo_own_redis("fatal")
     try:
         deadline = time.monotonic() + 15
-        redis_children = []
-        while time.monotonic() < deadline and not redis_children:
-            redis_children = [c for c in psutil.Process(proc.pid).children(recursive=True)
-                              if "redis-server" in c.name()]
+        children = []
+        while time.monotonic() < deadline and not children:
+            children = redis_children(proc)
             time.sleep(0.2)
-        assert redis_children, "the demo did not start its redis-server"
+        assert children, "the demo did not start its redis-server"
         time.sleep(3)  # traffic flowing
-        redis_children[0].kill()
+        children[0].kill()
         time.sleep(1)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

@@ -203,9 +203,9 @@ async def test_health_metrics_in_scrape(redis_url):
         await ex.stop()
 
 
-async def test_transitions_are_logged_once(redis_url, caplog):
+async def test_transitions_are_logged_once(redis_url, caplog, monkeypatch):
     import logging
-    logging.getLogger("anclora").propagate = True
+    monkeypatch.setattr(logging.getLogger("anclora"), "propagate", True)  # for caplog
     ex = exporter_for(redis_url)
     try:
         with caplog.at_level(logging.INFO, logger="anclora.health"):
@@ -329,9 +329,9 @@ async def test_queue_check_without_bullmq_is_healthy_and_unreadable_counts_unhea
         assert report["status"] == DEGRADED  # queue is not critical
 
 
-async def test_each_transition_logged_once_warn_when_worse_info_when_back(caplog):
+async def test_each_transition_logged_once_warn_when_worse_info_when_back(caplog, monkeypatch):
     import logging
-    logging.getLogger("anclora").propagate = True
+    monkeypatch.setattr(logging.getLogger("anclora"), "propagate", True)  # for caplog
     states = iter([HEALTHY, DEGRADED, DEGRADED, UNHEALTHY, HEALTHY, HEALTHY])
 
     async def flapping():
