@@ -47,7 +47,9 @@ class Exporter:
         self.config = config
         ns = config.namespace
         self.registry = CollectorRegistry()
-        self.guard = LabelGuard(config.label_limit, config.label_limits)
+        self.guard = LabelGuard(config.label_limit, config.label_limits,
+                                series_limit=config.series_limit,
+                                series_limit_total=config.series_limit_total)
         self.metrics = MetricSet(ns, self.registry, self.guard)
         self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
         self.redis = redis or make_redis(config.redis_url, config.redis_timeout)

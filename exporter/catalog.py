@@ -223,7 +223,8 @@ METRICS: tuple[MetricSpec, ...] = (
        "When a collector last failed (Unix time), per collector.", ("collector",),
        unit="seconds", source="self"),
     _m("exporter_label_overflow_total", COUNTER,
-       "Label values folded into 'other' because the metric reached its label limit.",
+       "Updates whose labels were folded into 'other': a value refused as private or "
+       "unsafe, past its label's value limit, or a label set past the series budget.",
        ("metric",), source="self"),
     _m("exporter_event_loop_lag_seconds", GAUGE, "The exporter's own event-loop lag.",
        unit="seconds", source="self"),

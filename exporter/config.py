@@ -186,6 +186,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Distinct values kept per label of a metric; more fold into `other`."),
     Setting("label_limits", "ANCLORA_LABEL_LIMITS", "", _int_map,
             "Per-metric overrides, metric=N pairs (name without namespace)."),
+    Setting("series_limit", "ANCLORA_SERIES_LIMIT", "2000", _int(1, 1000000),
+            "Label sets kept per pushed metric; new ones past it fold into one label set "
+            "whose labels are all `other`, counted in exporter_label_overflow_total."),
+    Setting("series_limit_total", "ANCLORA_SERIES_LIMIT_TOTAL", "50000", _int(1, 10000000),
+            "Series kept over all pushed metrics together, as Prometheus counts them (a "
+            "histogram label set is its buckets + 3): bounds memory and /metrics size "
+            "(~5 MB at 50000); new label sets past it fold into `other` as above."),
     Setting("gauge_ttl", "ANCLORA_GAUGE_TTL_SECONDS", "300", _float(1),
             "An app-reported gauge not refreshed for this long disappears."),
     Setting("scrape_timeout", "ANCLORA_SCRAPE_TIMEOUT_SECONDS", "5", _float(0.1, 120),
@@ -327,6 +334,8 @@ class Config:
     max_body_bytes: int = 1 << 20
     label_limit: int = 100
     label_limits: dict[str, int] = field(default_factory=dict)
+    series_limit: int = 2000
+    series_limit_total: int = 50000
     gauge_ttl: float = 300.0
     scrape_timeout: float = 5.0
     health_timeout: float = 2.0

@@ -2,8 +2,9 @@
 
 Levels follow the user's seed (fatal 0 ... trace 6) and map onto Python's numeric levels
 so the standard ``logging`` machinery does the filtering. Every message and every extra
-field passes through ``mask`` before it is written: phone numbers keep their last four
-digits, tokens and passwords disappear. Component loggers: ``get_logger("queue")``.
+field passes through ``mask`` before it is written: phone numbers and WhatsApp ids keep
+their last four digits (written any way, even glued to a word), tokens and passwords
+disappear, dates, addresses and measurements stay readable. Component loggers: ``get_logger("queue")``.
 """
 
 from __future__ import annotations
@@ -29,24 +30,73 @@ HTTP, TRACE = LEVELS["http"][1], LEVELS["trace"][1]
 for _name, (_, _py) in LEVELS.items():
     logging.addLevelName(_py, _name)
 
-# A phone number: 9-15 digits, optionally with +, spaces, dots or dashes between groups.
-_PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s.\-]?\d){8,14}(?!\w)")
-_SECRET_PAIR = re.compile(
-    r"(?i)\b(bearer\s+|(?:access_?token|api_?key|token|password|passwd|secret|authorization)"
-    r"[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)([^\s\"',;&]+)")
+# What ``mask`` rewrites, in one pass over the text; at each position the first
+# alternative that matches wins, so secrets and known harmless shapes are decided before
+# the phone rule looks at their digits.
+#   secret   the value after token=, password:, api_key=, "access_token": "...", bearer
+#   urlpw    the password of scheme://user:password@host
+#   wamid    a WhatsApp message id (the recipient's number, base64-encoded)
+#   jid      the local part of a WhatsApp JID (number@s.whatsapp.net, @c.us, @g.us, @lid)
+#   safe     kept as they are: dates and times (ISO, Python's, dd/mm/yyyy), IPv4 with a
+#            port, UUIDs, Redis stream ids (13-digit ms time + -seq), decimals, numbers
+#            with a byte or sub-second unit (268435456 bytes, 1500000 ms)
+#   phone    9+ digits (8+ after a +), contiguous or in groups of 2-4 digits split by
+#            one space . - / or parentheses, with an optional country code first
+#            ("(+34) 600 12 34 56", "+1 (212) 555-0100"). Letters may touch it on either
+#            side (wa_34600123456, phone34600123456, +34600123456x); a digit may not.
+#   surrogate  a lone UTF-16 surrogate, which no log file can encode: U+FFFD
+# Known over-masking, on the safe side: a bare 9+ digit number in text (a Unix time, a
+# byte count without its unit, "100 200 300") keeps only its last four digits. Log
+# numbers as numeric extra fields: ``mask`` leaves non-strings alone.
+_MASKED = re.compile("|".join((
+    r"(?P<secret_key>(?i:(?<![A-Za-z])(?:bearer\s+|(?:access_?token|api_?key|token|password"
+    r"|passwd|pwd|secret|authorization)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)))"
+    r"(?P<secret>[^\s\"',;&]+)",
+    r"(?P<urlpw_pre>://[^/\s:@]*:)(?P<urlpw>[^/\s@]+)(?=@)",
+    r"(?P<wamid>(?i:wamid)\.[A-Za-z0-9_\-=+/]+)",
+    r"(?P<jid>[\w.+\-]+)@(?P<jid_server>s\.whatsapp\.net|c\.us|g\.us|lid|broadcast|newsletter)\b",
+    r"(?P<safe>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?)?"
+    r"|\d{2}[/.\-]\d{2}[/.\-]\d{4}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?"
+    r"|(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])(?::\d+)?"
+    r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|\d{13}-\d+"
+    r"|\d+\.\d+(?![.\d])"
+    r"|\d+\s?(?:bytes?|[KMGT]i?B|ms|µs|us|ns)\b)",
+    r"(?P<phone>(?<![\d+])(?<!\d[ .\-/])(?:\+?\d{9,}"
+    r"|(?:\(\+?\d{1,4}\)|\+?\d{1,4})(?:[ .\-/]?\(?\d{2,4}\)?){2,6})(?![ .\-/]?\d))",
+    r"(?P<surrogate>[\ud800-\udfff])",
+)))
 _SECRET_KEYS = re.compile(r"(?i)(token|password|passwd|secret|authorization|api_?key|cookie)")
 
 
-def _mask_phone(m: re.Match) -> str:
-    digits = re.sub(r"\D", "", m.group(0))
-    return "***" + digits[-4:]
+def _last4(text: str) -> str:
+    return "***" + "".join(ch for ch in text if ch.isdigit())[-4:]
+
+
+def _masked(m: re.Match) -> str:
+    kind = m.lastgroup
+    if kind == "secret":
+        return m.group("secret_key") + "***"
+    if kind == "urlpw":
+        return m.group("urlpw_pre") + "***"
+    if kind == "wamid":
+        return "wamid.***"
+    if kind == "jid_server":
+        return _last4(m.group("jid")) + "@" + m.group("jid_server")
+    if kind == "phone":
+        text = m.group(0)
+        digits = sum(ch.isdigit() for ch in text)
+        return _last4(text) if digits >= (8 if "+" in text else 9) else text
+    if kind == "surrogate":
+        return "\ufffd"
+    return m.group(0)  # safe
 
 
 def mask(value: Any) -> Any:
-    """Mask phone numbers and secrets in a string, or recursively in a dict/list."""
+    """Mask phone numbers, WhatsApp ids and secrets in a string, or recursively in a
+    dict/list (see ``_MASKED`` for what is masked and what is kept)."""
     if isinstance(value, str):
-        value = _SECRET_PAIR.sub(lambda m: m.group(1) + "***", value)
-        return _PHONE.sub(_mask_phone, value)
+        return _MASKED.sub(_masked, value)
     if isinstance(value, dict):
         return {k: ("***" if isinstance(k, str) and _SECRET_KEYS.search(k) else mask(v))
                 for k, v in value.items()}

@@ -10,7 +10,6 @@ Two kinds of metric live here:
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import Iterable
@@ -22,69 +21,143 @@ from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
 
 from . import catalog
 from .catalog import COUNTER, GAUGE, HISTOGRAM, MetricSpec
+from .labels import MAX_LEN, label_value
 
 # `*_created` series double the series count and no dashboard or alert of ours reads them.
 disable_created_metrics()
 
 OTHER = "other"
-MAX_LABEL_VALUE_LEN = 64
-# Values that are or contain a phone number, a WhatsApp message id or another opaque id
-# (20+ characters of mixed letters and digits) never become label values.
-_UNBOUNDED_LOOKING = re.compile(
-    r"\d{7,}|^wamid\.|(?<![A-Za-z0-9])(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{20,}")
+MAX_LABEL_VALUE_LEN = MAX_LEN
+# Budgets: label sets per metric, and series as Prometheus counts them over all pushed
+# metrics together, where a histogram's label set is len(buckets) + 3 series (its buckets,
+# +Inf, _sum, _count). The total is what bounds memory and the size of /metrics: 50,000
+# series are about 5 MB of exposition text.
+DEFAULT_SERIES_LIMIT = 2000
+DEFAULT_SERIES_LIMIT_TOTAL = 50000
+
+
+# The exporter's own metrics have labels bounded by its code (event types, reasons,
+# streams) and must keep reporting when app input has spent the budget: never budgeted.
+_SELF = ("self",)
+
+
+def series_weight(spec: MetricSpec) -> int:
+    """Series one label set of this metric exposes."""
+    return len(spec.buckets) + 3 if spec.type == HISTOGRAM else 1
 
 
 class LabelGuard:
-    """Caps the distinct values of each label of each metric.
+    """Bounds what pushed metrics publish: each label value, and each metric's label sets.
 
-    A value outside a label's closed set (catalog ``label_values``), longer than 64
-    characters, or carrying a long digit run (a phone number or message id), or new once
-    the metric already holds ``limit`` distinct values for that label, is replaced with
-    ``other`` and counted in ``exporter_label_overflow_total{metric}``.
+    ``values(spec, labels)`` turns raw label values into the ones published:
+    - a value outside a label's closed set (catalog ``label_values``) becomes ``other``;
+    - a value ``labels.label_value`` refuses (phone numbers, ids, secrets, control
+      characters, text not encodable as UTF-8, over 64 characters) becomes ``other``;
+    - a new value once the metric's label already has ``limit`` values becomes ``other``;
+    - a new label set once the metric has ``series_limit`` label sets, or once it would
+      take all metrics together past ``series_limit_total`` series (``series_weight``),
+      becomes the one overflow label set, every label ``other``: so a metric has at
+      most ``series_limit`` + 1 label sets. The exporter's own metrics (source
+      ``self``) are vetted but not budgeted.
+    Each folded update is counted in ``exporter_label_overflow_total{metric}``. Label sets
+    already admitted keep working; ``release`` (a stale gauge expiring) frees its budget
+    and its label values.
     """
 
     def __init__(self, default_limit: int, limits: dict[str, int] | None = None,
-                 on_overflow=None):
+                 on_overflow=None, series_limit: int = DEFAULT_SERIES_LIMIT,
+                 series_limit_total: int = DEFAULT_SERIES_LIMIT_TOTAL):
         self.default_limit = default_limit
         self.limits = dict(limits or {})
-        self._seen: dict[tuple[str, str], set[str]] = {}
+        self.series_limit, self.series_limit_total = series_limit, series_limit_total
+        # (metric, label) -> admitted value -> how many admitted label sets use it
+        self._values: dict[tuple[str, str], dict[str, int]] = {}
+        self._series: dict[str, set[tuple[str, ...]]] = {}
+        self._total = 0
         self._lock = threading.Lock()
-        self._on_overflow = on_overflow or (lambda metric: None)
+        self._on_overflow = on_overflow or (lambda metric, n=1: None)
 
     def limit_for(self, metric: str) -> int:
         return self.limits.get(metric, self.default_limit)
 
-    def value(self, spec: MetricSpec, label: str, raw: object) -> str:
+    @property
+    def total(self) -> int:
+        """Series admitted over all metrics (``series_weight`` of each label set)."""
+        return self._total
+
+    def series_count(self, metric: str) -> int:
+        return len(self._series.get(metric, ()))
+
+    def _vet(self, spec: MetricSpec, label: str, raw: object) -> str | None:
+        """The value if it may be published at all, else None (closed set, privacy)."""
         v = "" if raw is None else str(raw)
         closed = spec.label_values.get(label)
         if closed is not None:
-            if v in closed:
-                return v
-            self._on_overflow(spec.name)
-            return OTHER
-        if v == OTHER:
-            return v
-        if len(v) > MAX_LABEL_VALUE_LEN or _UNBOUNDED_LOOKING.search(v):
-            self._on_overflow(spec.name)
-            return OTHER
-        key = (spec.name, label)
+            return v if v in closed else None
+        if v == OTHER or v in self._values.get((spec.name, label), ()):
+            return v  # vetted when it was admitted: the privacy check runs once per value
+        return label_value(v)
+
+    def admit(self, spec: MetricSpec, raw: dict[str, object]) -> tuple[tuple[str, ...], bool]:
+        """The published label values for ``raw`` and whether anything was folded.
+        Counts nothing (``values`` does)."""
+        names = spec.labels
+        if len(raw) != len(names) or any(lab not in raw for lab in names):
+            raise ValueError(f"{spec.name}: labels {sorted(raw)} do not match "
+                             f"catalog labels {list(names)}")
+        vetted = [self._vet(spec, lab, raw[lab]) for lab in names]
+        folded = None in vetted
+        metric = spec.name
         with self._lock:
-            seen = self._seen.setdefault(key, set())
-            if v in seen:
-                return v
-            if len(seen) < self.limit_for(spec.name):
-                seen.add(v)
-                return v
-        self._on_overflow(spec.name)
-        return OTHER
+            limit = self.limit_for(metric)
+            key = []
+            for lab, v in zip(names, vetted):
+                if v is not None and v != OTHER and lab not in spec.label_values:
+                    seen = self._values.get((metric, lab))
+                    if seen is not None and v not in seen and len(seen) >= limit:
+                        v = None  # this label already has its limit of values
+                if v is None:
+                    v, folded = OTHER, True
+                key.append(v)
+            key = tuple(key)
+            series = self._series.setdefault(metric, set())
+            if key in series:
+                return key, folded
+            weight = series_weight(spec) if spec.source != _SELF else 0
+            if weight and (len(series) >= self.series_limit
+                           or self._total + weight > self.series_limit_total):
+                return (OTHER,) * len(names), True
+            series.add(key)
+            self._total += weight
+            for lab, v in zip(names, key):
+                if v != OTHER and lab not in spec.label_values:
+                    seen = self._values.setdefault((metric, lab), {})
+                    seen[v] = seen.get(v, 0) + 1
+        return key, folded
 
     def values(self, spec: MetricSpec, labels: dict[str, object]) -> list[str]:
-        missing = [lab for lab in spec.labels if lab not in labels]
-        extra = [lab for lab in labels if lab not in spec.labels]
-        if missing or extra:
-            raise ValueError(f"{spec.name}: labels {sorted(labels)} do not match "
-                             f"catalog labels {list(spec.labels)}")
-        return [self.value(spec, lab, labels[lab]) for lab in spec.labels]
+        """``admit``, counting a fold in the overflow counter."""
+        key, folded = self.admit(spec, labels)
+        if folded:
+            self._on_overflow(spec.name)
+        return list(key)
+
+    def release(self, spec: MetricSpec, key: tuple[str, ...]) -> None:
+        """Forget an admitted label set (a stale gauge gone): its budget is free again."""
+        metric = spec.name
+        with self._lock:
+            series = self._series.get(metric)
+            if not series or key not in series:
+                return  # the overflow label set, or never admitted
+            series.discard(key)
+            self._total -= series_weight(spec) if spec.source != _SELF else 0
+            for lab, v in zip(spec.labels, key):
+                if v != OTHER and lab not in spec.label_values:
+                    seen = self._values.get((metric, lab))
+                    if seen is not None and v in seen:
+                        seen[v] -= 1
+                        if seen[v] <= 0:
+                            del seen[v]
 
 
 class MetricSet:
@@ -99,7 +172,11 @@ class MetricSet:
         self._overflow = Counter(
             catalog.get("exporter_label_overflow_total").full_name(namespace)[:-len("_total")],
             catalog.get("exporter_label_overflow_total").help, ["metric"], registry=registry)
-        guard._on_overflow = lambda metric: self._overflow.labels(metric).inc()
+        guard._on_overflow = lambda metric, n=1: self._overflow.labels(metric).inc(n)
+
+    def overflow(self, name: str):
+        """The ``exporter_label_overflow_total`` child of one metric."""
+        return self._overflow.labels(name)
 
     def _object(self, spec: MetricSpec):
         obj = self._objects.get(spec.name)
@@ -125,12 +202,21 @@ class MetricSet:
         for n in names:
             self._object(catalog.get(n))
 
-    def child(self, name: str, **labels):
+    def resolve(self, name: str, labels: dict) -> tuple[object, bool]:
+        """The child for these raw label values and whether the guard folded any of
+        them into ``other``; the fold is not counted (``child`` counts it)."""
         spec = catalog.get(name)
         obj = self._object(spec)
         if not spec.labels:
-            return obj
-        return obj.labels(*self.guard.values(spec, labels))
+            return obj, False
+        key, folded = self.guard.admit(spec, labels)
+        return obj.labels(*key), folded
+
+    def child(self, name: str, **labels):
+        child, folded = self.resolve(name, labels)
+        if folded:
+            self._overflow.labels(name).inc()
+        return child
 
     def inc(self, name: str, amount: float = 1.0, **labels) -> None:
         self.child(name, **labels).inc(amount)
@@ -167,20 +253,40 @@ class StaleGauges:
 
     Each series remembers when it was last set; ``collect`` yields only series set within
     ``ttl`` seconds (state, like active conversations, must not outlive its reporter).
+    An expired series gives its label set back to the guard's budget; expiry also runs
+    on ``set`` (at most once a second), so budget comes back without scrapes.
     """
+
+    SWEEP_INTERVAL = 1.0
 
     def __init__(self, namespace: str, guard: LabelGuard, ttl: float, clock=time.monotonic):
         self.namespace, self.guard, self.ttl, self.clock = namespace, guard, ttl, clock
         self._values: dict[str, dict[tuple[str, ...], tuple[float, float]]] = {}
         self._lock = threading.Lock()
+        self._swept = clock()
 
     def set(self, name: str, value: float, **labels) -> None:
         spec = catalog.get(name)
         if spec.type != GAUGE:
             raise ValueError(f"{name} is a {spec.type}, not a gauge")
+        now = self.clock()
+        if now - self._swept >= self.SWEEP_INTERVAL:
+            self._expire(now)
         key = tuple(self.guard.values(spec, labels))
         with self._lock:
-            self._values.setdefault(name, {})[key] = (value, self.clock())
+            self._values.setdefault(name, {})[key] = (value, now)
+
+    def _expire(self, now: float) -> None:
+        """Drop series older than ttl and release their label sets."""
+        with self._lock:
+            self._swept = now
+            gone = []
+            for name, series in self._values.items():
+                for key in [k for k, (_, t) in series.items() if now - t > self.ttl]:
+                    del series[key]
+                    gone.append((name, key))
+        for name, key in gone:
+            self.guard.release(catalog.get(name), key)
 
     def current(self, name: str) -> dict[tuple[str, ...], float]:
         """The fresh (not stale) series of one gauge: label values -> value."""
@@ -193,10 +299,9 @@ class StaleGauges:
         return []
 
     def collect(self):
-        now = self.clock()
+        self._expire(self.clock())
         with self._lock:
-            for name, series in self._values.items():
-                for key in [k for k, (_, t) in series.items() if now - t > self.ttl]:
-                    del series[key]
-                if series:
-                    yield gauge(name, self.namespace, ((k, v) for k, (v, _) in series.items()))
+            fresh = [(name, list(series.items())) for name, series in self._values.items()
+                     if series]
+        for name, series in fresh:
+            yield gauge(name, self.namespace, ((k, v) for k, (v, _) in series))

@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from exporter import logs
+from tests.privacy_cases import CASES
 
 
 def capture(level="trace"):
@@ -27,6 +28,19 @@ def lines(buf):
 ])
 def test_mask(text, expected):
     assert logs.mask(text) == expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.shape for c in CASES])
+def test_mask_table(case):
+    """The shared table: alone, and inside a sentence."""
+    assert logs.mask(case.value) == case.logged
+    assert logs.mask(f"to {case.value}, then") == f"to {case.logged}, then"
+
+
+def test_masked_line_keeps_timestamps_addresses_and_sizes():
+    line = ("2026-11-30T11:34:56Z redis 127.0.0.1:6379 read 1048576 bytes in 0.25s "
+            "(v18.0, status 200, entry 1764502496123-0) for wa_34600123456")
+    assert logs.mask(line) == line.replace("wa_34600123456", "wa_***3456")
 
 
 def test_mask_nested_fields():
@@ -79,3 +93,34 @@ def test_rate_limited_log_holds_back_repeats():
     assert rl.warning("bad_json", "rejected event") is False
     assert rl.warning("too_big", "rejected event") is True
     assert len(lines(buf)) == 2 and rl.suppressed == {"bad_json": 1}
+
+
+@pytest.mark.parametrize("bad", ["wa_34600123456", "phone34600123456", "+34600123456x",
+                                 "34600123456@s.whatsapp.net"])
+def test_event_rejected_log_masks_phone_numbers_in_unknown_types_and_fields(bad):
+    """Issue 9 item 15: the rejection detail names the unknown type or field."""
+    from prometheus_client import CollectorRegistry
+
+    from exporter.ingest.core import Ingestor
+    from exporter.ingest.schema import Invalid
+    from exporter.metrics import LabelGuard, MetricSet, StaleGauges
+    buf = capture()
+    guard = LabelGuard(100)
+    ing = Ingestor(MetricSet("anclora", CollectorRegistry(), guard),
+                   StaleGauges("anclora", guard, 60))
+    for i, event in enumerate(({"type": bad}, {"type": "message_sent", bad: 1})):
+        with pytest.raises(Invalid) as e:
+            ing.check(event)
+        ing.reject(f"{e.value.reason}{i}", str(e.value), "http")
+    out = buf.getvalue()
+    assert len(lines(buf)) == 2
+    assert "600123456" not in out and "***3456" in out
+
+
+def test_unencodable_text_is_logged_not_lost(tmp_path):
+    logs.setup("info", "svc", str(tmp_path), stream=io.StringIO())
+    logs.get_logger("ingest").warning("bad name \ud800", extra={"detail": "x\udfff"})
+    for h in logging.getLogger(logs.ROOT).handlers:
+        h.flush()
+    (rec,) = [json.loads(x) for x in (tmp_path / "all.log").read_text().splitlines()]
+    assert rec["msg"] == "bad name \ufffd" and rec["detail"] == "x\ufffd"

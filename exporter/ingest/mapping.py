@@ -161,31 +161,50 @@ def _observer(child, v: float):
     return action
 
 
+def _counted(action, overflow):
+    """``action``, also counting its n updates as folded when ``overflow`` is a child
+    of ``exporter_label_overflow_total`` (label sets published as given pay nothing)."""
+    if overflow is None:
+        return action
+    inc = _incrementer(overflow)
+
+    def folded(n):
+        action(n)
+        inc(n)
+    return folded
+
+
 class Applier:
     """Applies validated events to a MetricSet and StaleGauges.
 
     ``actions(event)`` resolves an event to its metric updates once (children looked up
     through the LabelGuard); each action takes a multiplicity ``n``, so identical events
     of a batch cost one resolution. Children are cached per raw label tuple, so the hot
-    path is a dict lookup and an ``inc``; the cache is bounded because raw values that the
-    LabelGuard folds into ``other`` may be unbounded.
+    path is a dict lookup and an ``inc``. A cached child the guard folded into ``other``
+    keeps counting each of its updates in ``exporter_label_overflow_total``. The cache
+    holds at most ``CACHE_LIMIT`` entries and starts over when full: a flood of distinct
+    raw values (which the guard folds) costs a refill of the few hot label sets, instead
+    of leaving every label set seen after the flood on the slow path for good.
     """
 
     CACHE_LIMIT = 20000
 
     def __init__(self, metrics, gauges):
         self.metrics, self.gauges = metrics, gauges
-        self._cache: dict[tuple, object] = {}
+        self._cache: dict[tuple, tuple[object, object]] = {}
         self._ops = {t: tuple(self._compile(op) for op in ops) for t, ops in MAPPING.items()}
 
-    def _child(self, metric: str, labels: dict):
+    def _child(self, metric: str, labels: dict) -> tuple[object, object]:
+        """(child, overflow child or None when the labels were published as given)."""
         key = (metric, *labels.values())
-        child = self._cache.get(key)
-        if child is None:
-            child = self.metrics.child(metric, **labels)
-            if len(self._cache) < self.CACHE_LIMIT:
-                self._cache[key] = child
-        return child
+        hit = self._cache.get(key)
+        if hit is None:
+            child, folded = self.metrics.resolve(metric, labels)
+            hit = (child, self.metrics.overflow(metric) if folded else None)
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = hit
+        return hit
 
     def _compile(self, op):
         """The op as ``resolve(event) -> action(n) | None``."""
@@ -205,7 +224,8 @@ class Applier:
 
             def resolve(e):
                 if when is None or e.get(when):
-                    return _incrementer(self._child(metric, labels_of(e)))
+                    child, overflow = self._child(metric, labels_of(e))
+                    return _counted(_incrementer(child), overflow)
                 return None
         elif isinstance(op, Observe):
             value = op.value
@@ -214,7 +234,8 @@ class Applier:
                 v = e.get(value)
                 if v is None:
                     return None
-                return _observer(self._child(metric, labels_of(e)), v)
+                child, overflow = self._child(metric, labels_of(e))
+                return _counted(_observer(child, v), overflow)
         else:
             value = op.value
             get = value if callable(value) else (lambda e: e.get(value))
