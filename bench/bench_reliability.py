@@ -255,7 +255,7 @@ async def label_sets_100k(run: Run) -> None:
         return await hostile.high_cardinality(s, base, ctx, n=5000)
     await _hostile_many(run, [batch] * 20, concurrency=2)
     run.families = ("anclora_whatsapp_api_calls_total",)
-    run.notes.append("100,000 whatsapp_api_call events, each a new endpoint (20 NDJSON posts)")
+    run.notes.append("100,000 whatsapp_api_call events, each a new label set (100 endpoints x 10 methods x 100 status codes; 20 NDJSON posts)")
 
 
 async def body_20mib(run: Run) -> None:

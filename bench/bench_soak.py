@@ -239,7 +239,7 @@ async def _run(opts) -> list[dict]:
                                f"uncertain {cmp['uncertain']:,}"
                                + ("" if settled else " (the stream never drained in 60 s)"),
                      "baseline": f"{cmp['sent']:,} valid events sent "
-                                 f"({cmp['sent'] / ran:,.0f}/s), {len(soak.ledger.sent)} types",
+                                 f"({cmp['sent'] / opts.seconds:,.0f}/s), {len(soak.ledger.sent)} types",
                      "ratio": None, "command": COMMAND})
         rows.append({"name": "soak: refusals by reason (exporter_events_rejected_total)",
                      "figure": json.dumps(cmp["rejected"]),

@@ -208,16 +208,16 @@ async def phone_label(s, base, ctx):
 
 
 async def high_cardinality(s, base, ctx, n: int = 100):
-    """``n`` whatsapp_api_call events, each with an endpoint never seen before."""
+    """``n`` whatsapp_api_call events, each a label set never sent before: 100 endpoints x
+    10 methods x 100 status codes, so no single label passes a per-label cap of 100 while
+    the series multiply (up to 100,000)."""
     events = []
     for _ in range(n):
+        i = ctx.distinct % 100_000
         ctx.distinct += 1
-        v, name = ctx.distinct, ""
-        while v:
-            v, r = divmod(v, 26)
-            name += chr(97 + r)
-        events.append({"type": "whatsapp_api_call", "endpoint": f"route_{name}",
-                       "method": "POST", "status_code": 200, "latency_seconds": 0.1})
+        events.append({"type": "whatsapp_api_call", "endpoint": f"route_{chr(97 + i % 26)}{chr(97 + i // 26 % 4)}",
+                       "method": f"method_{chr(97 + i // 100 % 10)}",
+                       "status_code": 100 + i // 1000, "latency_seconds": 0.1})
     body = "\n".join(json.dumps(e) for e in events).encode()
     return await _one(s, base, "high_cardinality", body, {**AUTH, **NDJSON}, 200, {}, events)
 
