@@ -1,0 +1,155 @@
+"""The busy demo's event traffic, at any multiple, without BullMQ or sleeping workers.
+
+``exporter.demo.Traffic`` makes its events as a side effect of real BullMQ jobs, with real
+waits for the simulated WhatsApp API; at 10x that would measure the bench's own worker,
+not the exporter. This generator makes the same events, through the same
+``exporter.client.EventClient`` helpers, with the same shapes, label values and
+proportions (scenario "busy": outbound jobs, inbound conversations, bulk campaigns, slow
+periods, gauge facts every 0.5 s), at ``multiplier`` times the rates: 10x "busy" is about
+4,000 events/s. A job's whole life (added, API call, sent or failed, delivered, read)
+is emitted in the tick it is added: the counts are what matter here, not the delays.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from exporter.client import EventClient
+from exporter.demo import INTENTS, MESSAGE_TYPES, PRIORITIES, QUEUE, SCENARIOS, STAGES, _pick
+
+PRIORITY_NAMES = {0: "normal", 1: "critical", 2: "high", 3: "medium", 4: "low"}
+
+
+class _Capture:
+    """A transport that keeps what the client sends (the bench decides where it goes)."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+
+    def send(self, events: list[dict]) -> None:
+        self.events.extend(events)
+
+
+class BusyTraffic:
+    def __init__(self, multiplier: float = 10.0, seed: int = 1, scenario: str = "busy"):
+        self.sc, self.k = SCENARIOS[scenario], multiplier
+        self.rng = random.Random(seed)
+        self._out, self._in = _Capture(), _Capture()
+        self.outbound = EventClient(self._out, batch_size=1 << 30, max_buffer=1 << 30)
+        self.inbound = EventClient(self._in, batch_size=1 << 30, max_buffer=1 << 30)
+        self.t = 0.0
+        self._next_bulk = 0.0
+        self._next_gauges = 0.0
+
+    def slow(self) -> bool:
+        t = self.t - 30  # as the demo: the first 30 s are healthy
+        return t >= 0 and t % self.sc.slow_every_s < self.sc.slow_for_s
+
+    def _poisson(self, lam: float) -> int:
+        if lam > 30:  # normal approximation: Knuth's loop underflows for large rates
+            return max(0, round(self.rng.gauss(lam, math.sqrt(lam))))
+        k, p, limit = 0, 1.0, math.exp(-lam)
+        while True:
+            p *= self.rng.random()
+            if p <= limit:
+                return k
+            k += 1
+
+    def _job(self, campaign: str | None = None) -> None:
+        e, rng, slow = self.outbound, self.rng, self.slow()
+        mtype = "template" if campaign else _pick(rng, MESSAGE_TYPES)
+        pname = PRIORITY_NAMES.get(0 if campaign else _pick(rng, PRIORITIES), "other")
+        e.record_queue_message(mtype, pname, QUEUE)
+        r = rng.random()
+        latency = rng.lognormvariate(math.log(0.12), 0.5) * (15 if slow else 1)
+        status = 200
+        if r < (0.12 if slow else 0.01):
+            status = rng.choice((500, 502, 503))
+        elif r < (0.16 if slow else 0.02):
+            status = 429
+        elif r < (0.18 if slow else 0.025):
+            status = 0
+        e.record_whatsapp_api_call("messages", "POST", status, latency)
+        elapsed = latency + rng.uniform(0.001, 0.01)
+        if status != 200:
+            if status == 429:
+                e.record_rate_limit_hit(rng.choice(("sales-1", "sales-2")))
+            e.record_queue_failed(mtype, {429: "rate_limited", 0: "timeout"}.get(status, "server_error"),
+                                  elapsed, pname, QUEUE)
+            return
+        e.record_message_sent(mtype, campaign or "none")
+        e.record_queue_processed(mtype, elapsed, pname, QUEUE)
+        if rng.random() < (0.75 if slow else 0.95):
+            e.record_message_delivered()
+            e.record_webhook("statuses", "sales-1")
+            if rng.random() < 0.7:
+                e.record_message_read()
+                e.record_webhook("statuses", "sales-1")
+
+    def _converse(self) -> None:
+        e, rng, slow = self.inbound, self.rng, self.slow()
+        e.record_webhook("messages", rng.choice(("sales-1", "sales-2")))
+        e.record_message_received(_pick(rng, (("text", 0.8), ("media", 0.15), ("location", 0.05))))
+        e.record_http_request("/webhooks/whatsapp", 500 if slow and rng.random() < 0.05 else 200,
+                              rng.uniform(0.01, 0.08) * (12 if slow else 1), "POST")
+        e.record_cache_request("properties", rng.random() < (0.5 if slow else 0.85))
+        e.record_redis_operation(rng.choice(("get", "set", "hgetall")),
+                                 rng.uniform(0.0004, 0.004) * (8 if slow else 1),
+                                 "error" if slow and rng.random() < 0.02 else "ok")
+        intent = _pick(rng, INTENTS)
+        confidence = min(1.0, max(0.05, rng.gauss(0.82 if intent != "unknown" else 0.35, 0.1)))
+        automated = confidence > 0.6 and intent != "talk_to_agent"
+        e.record_intent(intent, round(confidence, 3), automated)
+        e.record_response_time(rng.uniform(1, 8) if automated else rng.uniform(30, 600))
+        outcome = _pick(rng, (("none", 0.7), ("handoff", 0.08), ("lead", 0.1),
+                              ("appointment", 0.05), ("inquiry", 0.05), ("conversion", 0.02)))
+        if outcome == "handoff" or not automated:
+            e.record_handoff("customer_request" if intent == "talk_to_agent" else "low_confidence")
+        if outcome == "lead":
+            e.record_lead(rng.choice(("whatsapp", "web", "portal")), rng.choice(("hot", "warm", "cold")))
+        if outcome == "appointment":
+            e.record_appointment(rng.choice(("viewing", "call", "video_call")))
+        if outcome in ("inquiry", "appointment"):
+            e.record_property_inquiry(round(rng.lognormvariate(math.log(350_000), 0.6), -3))
+        if outcome == "conversion":
+            e.record_conversion(rng.choice(("sale", "sale", "rental")),
+                                round(rng.lognormvariate(math.log(400_000), 0.7), -3), "spring-campaign")
+        if rng.random() < (0.05 if slow else 0.005):
+            e.record_error("critical" if slow and rng.random() < 0.5 else "error", "api")
+        if rng.random() < (0.03 if slow else 0.002):
+            e.record_rate_limit_rejection("webhooks")
+
+    def _gauges(self) -> None:
+        e, rng, slow, sc = self.outbound, self.rng, self.slow(), self.sc
+        e.set_active_conversations(rng.randint(*sc.conversations))
+        e.set_active_instances(1 if slow else 2)
+        for i, stage in enumerate(STAGES):
+            e.set_sales_pipeline(stage, max(0, int(rng.gauss(40 / (i + 1), 2))))
+        e.set_redis_pool(20 if slow else rng.randint(2, 12), 20)
+        e.set_circuit_breaker_state("whatsapp-api", "open" if slow else "closed")
+        heap = (rng.uniform(820, 1100) if slow else rng.uniform(180, 320)) * (1 << 20)
+        e.set_runtime("whatsapp-bot", int(heap), int(heap * 1.3), int(heap * 1.6),
+                      rng.uniform(0.001, 0.01) + (0.15 if slow else 0.0))
+
+    def tick(self, dt: float) -> tuple[list[dict], list[dict]]:
+        """The events of the next ``dt`` seconds: (outbound + gauges, inbound)."""
+        self.t += dt
+        for _ in range(self._poisson(self.sc.outbound_per_s * self.k * dt)):
+            self._job()
+        while self._next_bulk <= self.t:
+            n = self.rng.randint(*self.sc.bulk_size)
+            for _ in range(n):
+                self._job(campaign="spring-campaign")
+            self.outbound.record_bulk_operation(n, QUEUE)
+            self._next_bulk += self.sc.bulk_every_s / self.k
+        for _ in range(self._poisson(self.sc.inbound_per_s * self.k * dt)):
+            self._converse()
+        while self._next_gauges <= self.t:
+            self._gauges()
+            self._next_gauges += 0.5
+        self.outbound.flush()
+        self.inbound.flush()
+        out, inb = self._out.events, self._in.events
+        self._out.events, self._in.events = [], []
+        return out, inb
