@@ -417,7 +417,8 @@ async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
 
 
 def main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
-    from . import config as config_mod, logs
+    from . import config as config_mod
+    from .cli import setup_logs
 
     redis = DemoRedis().start()
     try:
@@ -439,7 +440,7 @@ def main(scenario: str, listen: str | None, seed: int | None, duration: float | 
             print(f"demo: cannot listen on {host}:{port} ({problem}); pick another with "
                   "--listen host:port", file=sys.stderr)
             return 1
-        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
+        setup_logs(cfg, "demo")
         shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "") else host
         print(f"demo: scenario {scenario}, Redis: {redis.how}\n"
               f"demo: http://{shown}:{port}/metrics  http://{shown}:{port}/health  "
