@@ -19,12 +19,40 @@ def _load_config() -> config_mod.Config:
         raise SystemExit(2) from None
 
 
+class _StdoutUntilReaderGone:
+    """stdout for the JSON log lines. Once its reader is gone (``serve | head``) the lines
+    are dropped, where logging printed a '--- Logging error ---' traceback for each: the
+    exporter keeps serving, and the ANCLORA_LOG_DIR files keep every line."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> None:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.gone = True
+        _stdout_reader_gone()
+
+
 def setup_logs(cfg: config_mod.Config, prog: str = "anclora-exporter") -> None:
     """logs.setup, with a log file that cannot be opened (say ``all.log`` is a directory;
     the directory itself is checked by Config.from_env) as the one-line configuration
     error and exit code 2, like any other bad setting."""
     try:
-        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
+        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir,
+                   stream=_StdoutUntilReaderGone(sys.stdout))
     except OSError as e:
         print(f"{prog}: configuration error: ANCLORA_LOG_DIR={cfg.log_dir!r}: cannot write "
               f"log files there ({e.strerror or e})", file=sys.stderr)

@@ -119,3 +119,32 @@ def test_catalog_into_head_ends_quietly():
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.stdout == "[\n"
     assert p.stderr == ""
+
+
+def test_serve_logging_into_a_closed_pipe_keeps_serving_quietly():
+    """`serve | head -1`: the log reader went away. The exporter keeps serving /metrics
+    and drops the stdout log lines; it printed a '--- Logging error ---' traceback per
+    line before."""
+    from tests.support.procs import wait_for_port
+    import urllib.request
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANCLORA_")}
+    env.update(ANCLORA_LISTEN_ADDRESS=f"127.0.0.1:{port}", ANCLORA_LOG_LEVEL="info",
+               ANCLORA_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # warnings to log
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "exporter", "serve"], cwd=ROOT,
+                                env=env, stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    try:
+        wait_for_port(port, 15)
+        for _ in range(3):  # scrapes log Redis failures: more lines into the closed pipe
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                assert r.status == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert err.decode() == ""
+    assert proc.returncode == 0
