@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -15,6 +16,46 @@ def _load_config() -> config_mod.Config:
         return config_mod.Config.from_env()
     except config_mod.ConfigError as e:
         print(f"anclora-exporter: configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+class _StdoutUntilReaderGone:
+    """stdout for the JSON log lines. Once its reader is gone (``serve | head``) the lines
+    are dropped, where logging printed a '--- Logging error ---' traceback for each: the
+    exporter keeps serving, and the ANCLORA_LOG_DIR files keep every line."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> None:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.gone = True
+        _stdout_reader_gone()
+
+
+def setup_logs(cfg: config_mod.Config, prog: str = "anclora-exporter") -> None:
+    """logs.setup, with a log file that cannot be opened (say ``all.log`` is a directory;
+    the directory itself is checked by Config.from_env) as the one-line configuration
+    error and exit code 2, like any other bad setting."""
+    try:
+        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir,
+                   stream=_StdoutUntilReaderGone(sys.stdout))
+    except OSError as e:
+        print(f"{prog}: configuration error: ANCLORA_LOG_DIR={cfg.log_dir!r}: cannot write "
+              f"log files there ({e.strerror or e})", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -57,7 +98,26 @@ async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> No
         await runner.cleanup()
 
 
+def _stdout_reader_gone() -> int:
+    """The reader of our output stopped reading (``| head``): that is its choice, not our
+    error, so end quietly with 0. stdout now points at /dev/null, or the interpreter's last
+    flush raises again ("Exception ignored ... BrokenPipeError")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a reader gone is seen here, not at exit
+        return code
+    except BrokenPipeError:
+        return _stdout_reader_gone()
+
+
+def _main(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(prog="python -m exporter",
                                 description="Prometheus exporter for WhatsApp business bots.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,6 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         print(config_mod.as_markdown() if args.markdown else config_mod.as_env_example())
         return 0
     cfg = _load_config()
-    logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
+    setup_logs(cfg)
     asyncio.run(serve(cfg))
     return 0

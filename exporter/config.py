@@ -9,12 +9,14 @@ variable and what was expected (``ConfigError``).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 
 class ConfigError(ValueError):
@@ -54,6 +56,8 @@ def _float(lo: float, hi: float | None = None) -> Callable[[str], float]:
             v = float(raw.strip())
         except ValueError:
             raise ValueError("expected a number") from None
+        if not math.isfinite(v):  # NaN passes every range check below: all comparisons are false
+            raise ValueError("expected a finite number")
         if v < lo or (hi is not None and v > hi):
             raise ValueError(f"expected a number from {lo}" + (f" to {hi}" if hi else " up"))
         return v
@@ -65,9 +69,23 @@ def _list(raw: str) -> tuple[str, ...]:
 
 
 def _redis_url(raw: str) -> str:
+    """The URL as redis-py will read it, refused here when redis-py would fail on it later
+    (a port that is no number) or quietly use something else (``/abc`` becomes db 0)."""
     v = raw.strip()
-    if urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+    parts = urlsplit(v)
+    if parts.scheme not in ("redis", "rediss", "unix"):
         raise ValueError("expected a redis://, rediss:// or unix:// URL")
+    try:
+        bad_port = parts.port == 0  # redis-py would quietly use 6379 instead
+    except ValueError:  # not a number, or out of range
+        bad_port = True
+    if bad_port:
+        raise ValueError("expected a port from 1 to 65535 after the host")
+    dbs = parse_qs(parts.query).get("db", [])
+    if parts.scheme != "unix":  # unix:// paths are the socket; the database is ?db=N only
+        dbs.append(unquote(parts.path).replace("/", ""))  # as redis-py reads it
+    if any(db and not re.fullmatch(r"[0-9]+", db) for db in dbs):
+        raise ValueError("expected a database number, e.g. redis://host:6379/0")
     return v
 
 
@@ -358,8 +376,9 @@ class Config:
         """Parse every setting from ``env`` (default: os.environ); ``overrides`` win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        raws: dict[str, str] = {}
         for s in SETTINGS:
-            raw = env.get(s.env, s.default)
+            raw = raws[s.attr] = env.get(s.env, s.default)
             try:
                 values[s.attr] = s.parse(raw)
             except ValueError as e:
@@ -370,6 +389,12 @@ class Config:
             values["consumer_name"] = f"{socket.gethostname()}-{os.getpid()}"
         if not values["analytics_redis_url"]:
             values["analytics_redis_url"] = values["redis_url"]
+        for attr, check in (("label_limits", _check_label_limits), ("log_dir", _check_log_dir)):
+            try:
+                check(values[attr])
+            except ValueError as e:
+                shown = values[attr] if attr in overrides else raws[attr]
+                raise ConfigError(f"{_ENV[attr]}={shown!r}: {e}") from None
         for low, high in _THRESHOLD_PAIRS:  # a degraded level past the unhealthy one is a typo
             if values[low] > values[high]:
                 raise ConfigError(f"{_ENV[low]}={values[low]} is above "
@@ -379,6 +404,31 @@ class Config:
     @classmethod
     def defaults(cls, **overrides: Any) -> "Config":
         return cls.from_env({}, **overrides)
+
+
+# --- checks of parsed values, run by Config.from_env: each raises ValueError ------------
+
+def _check_label_limits(limits: Mapping[str, int]) -> None:
+    """A limit for a metric that does not exist is a typo that would silently do nothing."""
+    from .catalog import BY_NAME
+    for name in limits:
+        if name not in BY_NAME:
+            hint = (" (names are without the namespace, e.g. analytics_messages_sent_total)"
+                    if any(name.endswith("_" + known) for known in BY_NAME) else "")
+            raise ValueError(f"unknown metric {name}{hint}; see `python -m exporter catalog`")
+
+
+def _check_log_dir(path: str) -> None:
+    """Create the log directory and write a file in it now, so a directory that cannot
+    hold the log files is one configuration error, not a traceback from logs.setup."""
+    if not path:
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot write log files there ({e.strerror or e})") from None
 
 
 def redact_url(url: str) -> str:

@@ -131,11 +131,15 @@ class DemoRedis:
         binary = shutil.which("redis-server")
         if binary:
             port = _free_port()
+            # Its own session (setsid): Ctrl-C signals the terminal's whole foreground
+            # process group, and a redis-server in it would die while the demo's clients
+            # still need it to close (BullMQ's close then waits out the shutdown budget).
+            # close() stops it last, after every client is done.
             self._proc = subprocess.Popen(
                 [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", self._dir, "--protected-mode", "yes"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent)
+                start_new_session=True, preexec_fn=_die_with_parent)
             self.url, self.how = f"redis://127.0.0.1:{port}/0", f"redis-server {binary} (private)"
         else:
             try:
@@ -417,7 +421,16 @@ async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
 
 
 def main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
-    from . import config as config_mod, logs
+    """Exit code 0 when stopped by Ctrl-C or SIGTERM: that is how the demo is meant to end."""
+    try:
+        return _main(scenario, listen, seed, duration)
+    except KeyboardInterrupt:  # Ctrl-C while starting, or while stopping its Redis: no traceback
+        return 0
+
+
+def _main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
+    from . import config as config_mod
+    from .cli import setup_logs
 
     redis = DemoRedis().start()
     try:
@@ -439,7 +452,7 @@ def main(scenario: str, listen: str | None, seed: int | None, duration: float | 
             print(f"demo: cannot listen on {host}:{port} ({problem}); pick another with "
                   "--listen host:port", file=sys.stderr)
             return 1
-        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir)
+        setup_logs(cfg, "demo")
         shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "") else host
         print(f"demo: scenario {scenario}, Redis: {redis.how}\n"
               f"demo: http://{shown}:{port}/metrics  http://{shown}:{port}/health  "

@@ -88,3 +88,63 @@ def test_env_example_lists_every_stack_variable():
     # Secrets are files or empty: no value that could be a password ships.
     secret = [s for s in config.STACK_SETTINGS if s.secret]
     assert [s.env for s in secret] == ["GRAFANA_ADMIN_PASSWORD"] and secret[0].default == ""
+
+
+FLOAT_SETTINGS = [s for s in config.SETTINGS if isinstance(s.parse(s.default), float)]
+
+
+@pytest.mark.parametrize("setting", FLOAT_SETTINGS, ids=lambda s: s.env)
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "Infinity"])
+def test_every_float_refuses_nan_and_infinity(setting, raw):
+    # NaN passed every range check (all its comparisons are false) and crashed later.
+    with pytest.raises(ConfigError) as e:
+        Config.from_env({setting.env: raw})
+    assert str(e.value) == f"{setting.env}={raw!r}: expected a finite number"
+
+
+def test_float_settings_are_found():
+    assert {"ANCLORA_REDIS_TIMEOUT_SECONDS", "ANCLORA_GAUGE_TTL_SECONDS",
+            "ANCLORA_HEALTH_DISK_DEGRADED_RATIO"} <= {s.env for s in FLOAT_SETTINGS}
+
+
+@pytest.mark.parametrize("url,error", [
+    ("redis://127.0.0.1:notaport/0", "expected a port from 1 to 65535"),
+    ("redis://127.0.0.1:65536/0", "expected a port from 1 to 65535"),
+    ("redis://127.0.0.1:0/0", "expected a port from 1 to 65535"),  # redis-py: 6379
+    ("redis://127.0.0.1:6379/abc", "expected a database number"),  # redis-py: db 0
+    ("redis://127.0.0.1:6379/-1", "expected a database number"),
+    ("rediss://h/0?db=two", "expected a database number"),
+    ("unix:///run/redis.sock?db=x", "expected a database number"),
+])
+def test_redis_url_that_redis_py_would_misread_is_refused(url, error):
+    for env in ("ANCLORA_REDIS_URL", "ANCLORA_ANALYTICS_REDIS_URL"):
+        with pytest.raises(ConfigError) as e:
+            Config.from_env({env: url})
+        assert str(e.value) == f"{env}={url!r}: {error}" + (
+            ", e.g. redis://host:6379/0" if "database" in error else " after the host")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "redis://h", "redis://h/",
+                                 "rediss://:pw@h:6380/15", "redis://h/3?db=3",
+                                 "unix:///run/redis.sock", "unix:///run/redis.sock?db=2"])
+def test_good_redis_urls_are_kept(url):
+    assert Config.from_env({"ANCLORA_REDIS_URL": url}).redis_url == url
+
+
+def test_label_limit_for_an_unknown_metric_is_refused():
+    with pytest.raises(ConfigError) as e:
+        Config.from_env({"ANCLORA_LABEL_LIMITS": "analytics_messages_sent_total=5, nope=3"})
+    assert str(e.value) == ("ANCLORA_LABEL_LIMITS='analytics_messages_sent_total=5, nope=3': "
+                            "unknown metric nope; see `python -m exporter catalog`")
+    with pytest.raises(ConfigError, match="names are without the namespace"):
+        Config.from_env({"ANCLORA_LABEL_LIMITS": "anclora_analytics_messages_sent_total=5"})
+
+
+def test_log_dir_is_created_and_checked(tmp_path):
+    assert Config.from_env({"ANCLORA_LOG_DIR": str(tmp_path / "a" / "b")}).log_dir
+    assert (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ConfigError) as e:
+        Config.from_env({"ANCLORA_LOG_DIR": str(tmp_path / "f")})
+    assert str(e.value).startswith(f"ANCLORA_LOG_DIR={str(tmp_path / 'f')!r}: cannot write "
+                                   "log files there (")

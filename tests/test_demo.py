@@ -244,3 +244,52 @@ def test_demo_on_a_busy_port_says_so_in_one_line(redis_server):
     assert p.returncode == 1
     assert p.stderr.strip().splitlines()[-1].startswith(f"demo: cannot listen on 127.0.0.1:{port}")
     assert "Traceback" not in p.stderr
+
+
+def test_ctrl_c_stops_the_demo_and_its_redis_fast_and_quietly(tmp_path):
+    """Ctrl-C in a terminal: SIGINT to the whole foreground process group, the private
+    redis-server included. It took 10-12 s and printed "Task was destroyed" lines and
+    tracebacks: redis-server died first, and BullMQ's close waited out the budget."""
+    dead = free_port()  # nothing listens there: the demo starts its private redis-server
+    env = {**os.environ, "ANCLORA_REDIS_URL": f"redis://127.0.0.1:{dead}/0",
+           "ANCLORA_LOG_LEVEL": "info"}
+    port = free_port()
+    out = (tmp_path / "out").open("w+b")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "demo", "--listen", f"127.0.0.1:{port}",
+         "--duration", "60", "--scenario", "busy"],  # busy: the hang came every time
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True)  # its own process group, as a shell gives a foreground job
+    try:
+        deadline = time.monotonic() + 20
+        traffic_at = None
+        while time.monotonic() < deadline:
+            try:
+                if totals(get(f"http://127.0.0.1:{port}/metrics")[1].decode()).get(
+                        "analytics_messages_sent_total"):
+                    traffic_at = traffic_at or time.monotonic()
+            except OSError:
+                pass
+            if traffic_at and time.monotonic() - traffic_at > 3:  # a few seconds of traffic
+                break
+            time.sleep(0.3)
+        assert traffic_at, "no traffic within 20 s"
+        children = redis_children(proc)
+        assert len(children) == 1
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        rc = proc.wait(20)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    out.seek(0)
+    text = out.read().decode(errors="replace")
+    print(f"\nCtrl-C to exit: {took:.2f} s")
+    # 0: Ctrl-C is how the demo is meant to end ("Ctrl-C stops everything"), not a failure.
+    assert rc == 0, text[-3000:]
+    for alarming in ("Traceback", "Task was destroyed", "Exception ignored", "Error"):
+        assert alarming not in text, text[-3000:]
+    assert took < 3, f"Ctrl-C took {took:.1f} s"  # < 2 s measured; slack for a busy CI
+    assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE

@@ -3,6 +3,9 @@ alertmanager.yml, with conditions caused through the real exporter's POST /event
 
 Every rule file is loaded, recording rules included, with each ``for:`` divided by 60 and
 capped at 10 s (a critical still fires before its warning twin: 5 m -> 5 s, 10 m -> 10 s).
+The rules are loaded once Prometheus has scraped every target: its first scrape comes
+5-10 s after it starts, longer than a scaled ``for:``, so AncloraExporterTargetAbsent
+fired at random before (about 2 runs in 5 on a busy host).
 """
 
 from __future__ import annotations
@@ -24,12 +27,18 @@ ALERTS = Path(__file__).resolve().parents[2] / "alerts"
 GIB = 1024 ** 3
 DRIVEN = {"CriticalErrorLogged", "HighValueSale", "HighEventLoopLag", "HighHandoffRate",
           "CriticalMemoryUsage", "HighMemoryUsage"}
+# About the machine the test runs on, not the stack under test: on a busy host (CI, other
+# test runs; `for:` here is 10 s, not 10-30 min) they fire because the host IS busy. One
+# is tolerated only when Prometheus's own samples show its condition held during the run.
+HOST_ALERTS = {"HighCPUUsage", "DiskWillFillIn24Hours"}
 
 
 @pytest.fixture
 async def stack(tmp_path):
-    async with running_stack(tmp_path, sorted(ALERTS.glob("*.yml")),
-                             for_scale=1 / 60, max_for="10s") as s:
+    # The rules start once every target is scraped: with `for: 5m` cut to 5 s,
+    # AncloraExporterTargetAbsent could otherwise fire before Prometheus's first scrape.
+    async with running_stack(tmp_path, sorted(ALERTS.glob("*.yml")), for_scale=1 / 60,
+                             max_for="10s", rules_once_scraped=True) as s:
         yield s
 
 
@@ -112,12 +121,22 @@ async def test_shipped_rules_route_inhibit_and_resolve(stack):
     # The twin was never sent anywhere, firing or resolved.
     assert [n for n in sinks.received if n.alertname == "HighMemoryUsage"] == []
 
-    # Nothing else fired or was notified on the otherwise idle system.
-    unexpected = sinks.names() - DRIVEN
-    assert not unexpected, f"unexpected notifications: {unexpected}"
+    # Nothing else fired or was notified on the otherwise idle system (host alerts only
+    # when the host really was busy: HOST_ALERTS).
     prom = await stack.api("prometheus", "/api/v1/alerts")
     active = {a["labels"]["alertname"] for a in prom["data"]["alerts"] if a["state"] == "firing"}
-    assert active <= DRIVEN, f"unexpected alerts in Prometheus: {active - DRIVEN}"
+    host_busy = {name for name in (sinks.names() | active) & HOST_ALERTS
+                 if await _condition_held(stack, loaded, name)}
+    unexpected = sinks.names() - DRIVEN - host_busy
+    assert not unexpected, f"unexpected notifications: {unexpected}"
+    assert active - host_busy <= DRIVEN, f"unexpected alerts in Prometheus: {active - DRIVEN}"
+    # The exporter's target existed from the rules' first evaluation: absent() never held,
+    # not even for a moment (pending). It used to, until Prometheus's first scrape.
+    ever = await stack.api("prometheus", "/api/v1/query?query=" + quote(
+        'ALERTS{alertname="AncloraExporterTargetAbsent"}[10m]'))  # this Prometheus's whole life
+    assert ever["data"]["result"] == [], ever["data"]["result"]
+    if host_busy:
+        print(f"\nhost alerts on a busy host (their condition held): {sorted(host_busy)}")
     print(f"\ncritical paged {critical_at - t0:.1f}s after the events; "
           f"total {time.monotonic() - started:.1f}s")
     assert time.monotonic() - started < 120
@@ -129,6 +148,15 @@ async def _has_series(stack: Stack, query: str, samples: int = 1) -> bool:
     if samples == 1:
         return bool(result)
     return bool(result) and all(len(r["values"]) >= samples for r in result)
+
+
+async def _condition_held(stack: Stack, rules: list[dict], name: str) -> bool:
+    """Whether the alert's own expression was true at some point of this Prometheus's
+    life (under 10 minutes), recomputed from the samples it stored."""
+    expr = next(r["query"] for r in rules if r["name"] == name)
+    data = await stack.api("prometheus", "/api/v1/query?query=" + quote(
+        f"max_over_time(({expr})[10m:1s])"))
+    return bool(data["data"]["result"])
 
 
 async def _inactive(stack: Stack, name: str) -> bool:

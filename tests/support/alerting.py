@@ -17,6 +17,7 @@ import email
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -211,10 +212,16 @@ class Stack:
     1s scrape/evaluation and 1s/2s Alertmanager grouping, all on 127.0.0.1."""
 
     def __init__(self, tmp: Path, rule_files: Iterable[Path], redis, for_scale: float = 1.0,
-                 max_for: str | None = None):
+                 max_for: str | None = None, rules_once_scraped: bool = False):
         self.tmp, self.redis = tmp, redis
         self.rule_files = list(rule_files)
         self.for_scale, self.max_for = for_scale, max_for
+        # Prometheus starts scraping 5-10 s after it starts (its discovery and scrape
+        # managers each batch updates on a 5 s tick) but evaluates rules at once: until
+        # the first scrape, absent(up{...}) is true. With ``for:`` scaled to seconds that
+        # can outlast the wait and fire; in production (5m) it never does. This loads the
+        # rules only once every target has been scraped (see _load_rules_once_scraped).
+        self.rules_once_scraped = rules_once_scraped
         self.sinks = Sinks()
         self.ports = {name: free_port() for name in
                       ("prometheus", "alertmanager", "exporter", "node", "redis_exporter")}
@@ -243,8 +250,12 @@ class Stack:
         logs.mkdir(parents=True, exist_ok=True)
         await self.sinks.start()
         p = self.ports
-        rules = install_rules(self.rule_files, self.tmp / "rules", self.for_scale, self.max_for)
-        assert rules
+        if self.rules_once_scraped:
+            (self.tmp / "rules").mkdir(parents=True, exist_ok=True)  # empty until scraped
+        else:
+            rules = install_rules(self.rule_files, self.tmp / "rules", self.for_scale,
+                                  self.max_for)
+            assert rules
         prom_cfg = prometheus_config(
             self.tmp, self.tmp / "rules", interval="1s", alertmanager=f"127.0.0.1:{p['alertmanager']}",
             targets={"prometheus": f"127.0.0.1:{p['prometheus']}",
@@ -279,7 +290,23 @@ class Stack:
             proc = Process(name, args, logs, env, cwd=ROOT)
             self.procs.append(proc)
             proc.start(port)
+        if self.rules_once_scraped:
+            await self._load_rules_once_scraped()
         return self
+
+    async def _load_rules_once_scraped(self) -> None:
+        """Every target scraped first, then the rules installed and Prometheus reloaded
+        (SIGHUP); returns once every rule file is loaded."""
+        await until(lambda: targets_up(self), 40, "all targets up (before loading rules)", self)
+        files = install_rules(self.rule_files, self.tmp / "rules", self.for_scale, self.max_for)
+        assert files
+        prometheus = next(p for p in self.procs if p.name == "prometheus")
+        prometheus.proc.send_signal(signal.SIGHUP)
+
+        async def loaded() -> bool:
+            groups = (await self.api("prometheus", "/api/v1/rules"))["data"]["groups"]
+            return {Path(g["file"]).name for g in groups} == {f.name for f in files}
+        await until(loaded, 20, "rules loaded after the reload", self)
 
     async def stop(self) -> None:
         for proc in reversed(self.procs):
