@@ -7,6 +7,9 @@ import platform
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from . import __version__, health, ingest
 from .collectors.bullmq import BullMQCollector
@@ -23,9 +26,17 @@ log = get_logger("exporter")
 
 
 def make_redis(url: str, timeout: float) -> Redis:
-    """A Redis client whose every call is bounded in time (connect and read)."""
+    """A Redis client whose every call is bounded in time (connect and read).
+
+    A call that meets a broken connection is sent once more, on a new one: after an
+    outage every pooled connection is dead, and without the retry the first scrape after
+    Redis came back said ``redis_up 0``. Only connection errors are retried, never a
+    timeout (a call stays bounded by about twice the timeout), and every command the
+    exporter sends is safe to run twice (the stream ack is idempotent per receipt).
+    """
     return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                          health_check_interval=30, decode_responses=False)
+                          health_check_interval=30, decode_responses=False,
+                          retry=Retry(NoBackoff(), 1, (RedisConnectionError,)))
 
 
 class _BuildInfo:
