@@ -34,6 +34,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from ..catalog import BULLMQ_STATES
+from ..labels import label_value
+from ..logs import RateLimitedLog, get_logger
 from ..metrics import OTHER, gauge
 from ..scrape import PartialScrape
 
@@ -147,6 +149,8 @@ class BullMQCollector:
         self.clock, self.monotonic = clock, monotonic
         self._queues: list[str] = []
         self._capped = False
+        self._warn = RateLimitedLog(get_logger("queue"), 600)
+        self.unpublishable = 0  # discovered queues whose names may not be label values
         self._discovered_at: float | None = None
         self.round_trips = 0  # pipelined round trips made, for tests and the benchmark
         self._reads: tuple = (None, [], [])  # (queues, their commands, commands per queue)
@@ -166,7 +170,14 @@ class BullMQCollector:
                 q = key[len(head):-len(tail)]
                 if q and fnmatch.fnmatchcase(q, self.config.queue_pattern):
                     found.add(q)
-            ordered = sorted(found)
+            # A queue per customer (named after a phone number or a JID) is private and
+            # unbounded: it is not watched, as its name may not become a label value.
+            refused = {q for q in found if label_value(q) is None}
+            if refused:
+                self._warn.warning("unpublishable", "queues not watched: their names may "
+                                   "not be published", queues=len(refused))
+            self.unpublishable = len(refused)
+            ordered = sorted(found - refused)
             self._capped = len(ordered) > self.config.max_queues
             self._queues = ordered[:self.config.max_queues]
             self._discovered_at = now

@@ -279,3 +279,16 @@ async def test_a_slow_redis_times_out_the_whole_trip(redis_url, client):
     assert samples(e.value.families)[("anclora_exporter_queue_up", (("queue", "slow"),))] == 0
     await asyncio.sleep(0.6)
     assert samples(await c.collect())[("anclora_exporter_queue_up", (("queue", "slow"),))] == 1
+
+
+async def test_discovered_queue_named_after_a_phone_number_is_not_published(redis_url, client):
+    """A queue per customer (``chat:+34 600 123 456``) is private and unbounded: its name
+    never becomes a label value, and it is not watched; the others are."""
+    for name in ("orders", "chat:+34 600 123 456", "chat:34600123456@s.whatsapp.net"):
+        async with queue(redis_url, name) as q:
+            await q.add("x", {})
+    c = BullMQCollector(client, config(redis_url))
+    text = repr(samples(await c.collect()))
+    assert await c.queue_names() == ["orders"]
+    assert "600" not in text and "whatsapp.net" not in text
+    assert c.unpublishable == 2
