@@ -3,19 +3,32 @@
 Answers (always a JSON body):
   200 every event accepted                      {"accepted": n, "rejected": []}
   207 some accepted, some refused               {"accepted": n, "rejected": [{index, reason, error}]}
-  400 nothing accepted: the body is not JSON, not an object/array, or every event was refused
-  401 a token is configured and the request lacks it (or has another one)
+  400 nothing accepted: the body is not JSON (or nested too deeply), not an object/array,
+      or every event was refused
+  401 a token is configured and the request lacks it (or has another one, or bytes that
+      are not text)
+  408 the body did not arrive within BODY_TIMEOUT seconds
   413 the body is larger than ANCLORA_MAX_BODY_BYTES (read no further than the limit)
-Each refused event, and each refused request (400 malformed, 401, 413), adds 1 to
+Each refused event, and each refused request (400 malformed, 401, 408, 413), adds 1 to
 ``exporter_events_rejected_total{reason}``.
+
+One request must not hold the event loop: /metrics and the health probes share it. The
+body is bounded (ANCLORA_MAX_BODY_BYTES, 1 MiB by default, i.e. at most ~500,000 lines),
+and its events are decoded, validated and applied CHUNK at a time, yielding to the loop
+between chunks; refusals are counted once per reason and chunk, not once per event. The
+work runs shielded from cancellation: a client that hangs up mid-batch leaves either
+nothing or the whole batch applied, never an arbitrary part of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+from collections import Counter
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import schema
 from .core import Ingestor
@@ -23,6 +36,12 @@ from .core import Ingestor
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines")
 MAX_LISTED = 100  # rejections listed in one answer; "rejected_count" has them all
+# Events handled between two yields to the event loop: about 1-3 ms of work, so a 1 MiB
+# body of junk lines costs the loop many short slices, never one long stall.
+CHUNK = 500
+# Once the headers are in, the whole body must arrive within this many seconds: a client
+# trickling a body a byte at a time must not hold a connection (and a file) for good.
+BODY_TIMEOUT = 10.0
 
 
 def _answer(status: int, **body) -> web.Response:
@@ -34,38 +53,84 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     if request.content_length is not None and request.content_length > limit:
         return None
     buf = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        buf += chunk
-        if len(buf) > limit:
-            return None
+    async with asyncio.timeout(BODY_TIMEOUT):
+        async for chunk in request.content.iter_chunked(1 << 16):
+            buf += chunk
+            if len(buf) > limit:
+                return None
     return bytes(buf)
 
 
-def parse_body(body: bytes, ndjson: bool) -> tuple[list[tuple[int, object]], list[dict]]:
-    """(index, decoded item) pairs and the per-line parse failures (NDJSON only).
-
-    Raises ``schema.Invalid`` when the body as a whole is unusable.
-    """
-    if ndjson:
-        items, bad = [], []
-        for i, line in enumerate(body.split(b"\n")):
-            if not line.strip():
-                continue
-            try:
-                items.append((len(items) + len(bad), json.loads(line)))
-            except ValueError:
-                bad.append({"index": len(items) + len(bad), "reason": "malformed",
-                            "error": f"line {i + 1} is not JSON"})
-        return items, bad
+def _loads(raw) -> object:
+    """json.loads, with nesting too deep for the parser reported as a malformed body."""
     try:
-        doc = json.loads(body)
-    except ValueError:
-        raise schema.Invalid("malformed", "the body is not JSON") from None
+        return json.loads(raw)
+    except RecursionError:  # a few KB of "[[[[..." exhaust the parser's recursion limit
+        raise schema.Invalid("malformed", "nested too deeply") from None
+    except ValueError:  # not JSON, or not UTF-8
+        raise schema.Invalid("malformed", "not JSON") from None
+
+
+def _items(body: bytes, ndjson: bool):
+    """The body's items, in order: decoded objects, or ``schema.Invalid`` for an NDJSON
+    line that is not JSON. Raises ``schema.Invalid`` when the body as a whole is unusable."""
+    if ndjson:
+        def lines():
+            for i, line in enumerate(body.split(b"\n")):
+                if line.strip():
+                    try:
+                        yield _loads(line)
+                    except schema.Invalid as e:
+                        yield schema.Invalid(e.reason, f"line {i + 1} is {e}")
+        return lines()
+    try:
+        doc = _loads(body)
+    except schema.Invalid as e:
+        raise schema.Invalid(e.reason, f"the body is {e}") from None
     if isinstance(doc, dict):
-        return [(0, doc)], []
+        return [doc]
     if isinstance(doc, list):
-        return list(enumerate(doc)), []
+        return doc
     raise schema.Invalid("not_an_object", "the body must be a JSON object or an array of them")
+
+
+async def ingest_items(ingestor: Ingestor, items) -> tuple[int, list[dict], int]:
+    """Validate and apply ``items`` CHUNK at a time, yielding to the loop in between.
+
+    Returns (accepted, the first MAX_LISTED rejections, how many were rejected)."""
+    accepted = rejected_count = 0
+    listed: list[dict] = []
+    check = ingestor.check
+    it = iter(items)
+    index = 0
+    while True:
+        good = []
+        reasons: Counter = Counter()
+        examples: dict[str, str] = {}
+        for item in it:
+            try:
+                if isinstance(item, schema.Invalid):
+                    raise item
+                good.append(check(item))
+            except schema.Invalid as e:
+                reasons[e.reason] += 1
+                if e.reason not in examples:
+                    examples[e.reason] = str(e)
+                if len(listed) < MAX_LISTED:
+                    listed.append({"index": index, "reason": e.reason, "error": str(e)})
+            index += 1
+            if index % CHUNK == 0:
+                break
+        else:
+            it = None
+        for reason, n in reasons.items():
+            ingestor.reject(reason, examples[reason], "http", n)
+        ingestor.apply(good)
+        accepted += len(good)
+        rejected_count += sum(reasons.values())
+        if it is None:
+            return accepted, listed, rejected_count
+        await asyncio.sleep(0)
 
 
 def make_handler(ingestor: Ingestor, token: str, max_body: int):
@@ -73,14 +138,28 @@ def make_handler(ingestor: Ingestor, token: str, max_body: int):
 
     async def post_events(request: web.Request) -> web.Response:
         if expected:
-            given = request.headers.get("Authorization", "").encode()
+            # aiohttp keeps bytes that are not UTF-8 as surrogate escapes: encode them back
+            # to the bytes sent (which then simply do not match) rather than fail.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 ingestor.reject("unauthorized", "missing or wrong bearer token", "http")
                 return web.Response(
                     text=json.dumps({"error": "unauthorized: send Authorization: Bearer <token>"}),
                     status=401, content_type="application/json",
                     headers={"WWW-Authenticate": 'Bearer realm="events"'})
-        body = await _read_limited(request, max_body)
+        try:
+            body = await _read_limited(request, max_body)
+        except TimeoutError:
+            ingestor.reject("timeout", f"body not received within {BODY_TIMEOUT:g} s", "http")
+            resp = _answer(408, error=f"the body did not arrive within {BODY_TIMEOUT:g} s")
+            resp.force_close()
+            return resp
+        except (ConnectionError, HttpProcessingError):
+            # The client went away mid-body (or sent less than it announced): nobody reads
+            # this answer, and nothing was applied, so the client knows its send failed.
+            resp = _answer(400, error="incomplete body")
+            resp.force_close()
+            return resp
         if body is None:
             ingestor.reject("too_large", f"body over {max_body} bytes", "http")
             # The rest of the body is never read: close rather than drain it.
@@ -89,25 +168,17 @@ def make_handler(ingestor: Ingestor, token: str, max_body: int):
             resp.force_close()
             return resp
         try:
-            items, rejected = parse_body(body, request.content_type in NDJSON_TYPES)
+            items = _items(body, request.content_type in NDJSON_TYPES)
         except schema.Invalid as e:
             ingestor.reject(e.reason, str(e), "http")
             return _answer(400, error=str(e), accepted=0,
                            rejected=[{"index": 0, "reason": e.reason, "error": str(e)}])
-        for r in rejected:
-            ingestor.reject(r["reason"], r["error"], "http")
-        good = []
-        for index, item in items:
-            try:
-                good.append(ingestor.check(item))
-            except schema.Invalid as e:
-                ingestor.reject(e.reason, str(e), "http")
-                rejected.append({"index": index, "reason": e.reason, "error": str(e)})
-        ingestor.apply(good)
-        rejected.sort(key=lambda r: r["index"])
-        status = 200 if not rejected else (207 if good else 400)
+        # Shielded: a cancelled handler (client gone) must not stop a batch half applied.
+        accepted, listed, rejected_count = await asyncio.shield(
+            asyncio.ensure_future(ingest_items(ingestor, items)))
+        status = 200 if not rejected_count else (207 if accepted else 400)
         extra = {"error": "no event accepted"} if status == 400 else {}
-        return _answer(status, accepted=len(good), rejected=rejected[:MAX_LISTED],
-                       rejected_count=len(rejected), **extra)
+        return _answer(status, accepted=accepted, rejected=listed,
+                       rejected_count=rejected_count, **extra)
 
     return post_events

@@ -161,7 +161,8 @@ COMMON = (Field("ts", NUMBER, False, None, 0, TS_MAX, doc="When it happened, Uni
 
 # Why an event (or a request) was refused: the closed set of `reason` label values.
 REASONS = ("malformed", "not_an_object", "unknown_type", "missing_field", "invalid_field",
-           "invalid_value", "unknown_field", "too_large", "unauthorized", "internal_error")
+           "invalid_value", "unknown_field", "too_large", "timeout", "unauthorized",
+           "internal_error")
 
 
 class Invalid(ValueError):
