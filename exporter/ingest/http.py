@@ -48,6 +48,18 @@ def _answer(status: int, **body) -> web.Response:
     return web.Response(text=json.dumps(body), status=status, content_type="application/json")
 
 
+async def _answer_and_close(request: web.Request, status: int, **body) -> web.Response:
+    """Answer, then close the connection: the rest of the body is never read. (aiohttp
+    would otherwise keep the connection open up to 10 s more, reading the rest.)"""
+    resp = _answer(status, **body)
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return resp
+
+
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     """The body, or None as soon as it proves longer than ``limit``."""
     if request.content_length is not None and request.content_length > limit:
@@ -151,9 +163,8 @@ def make_handler(ingestor: Ingestor, token: str, max_body: int):
             body = await _read_limited(request, max_body)
         except TimeoutError:
             ingestor.reject("timeout", f"body not received within {BODY_TIMEOUT:g} s", "http")
-            resp = _answer(408, error=f"the body did not arrive within {BODY_TIMEOUT:g} s")
-            resp.force_close()
-            return resp
+            return await _answer_and_close(
+                request, 408, error=f"the body did not arrive within {BODY_TIMEOUT:g} s")
         except (ConnectionError, HttpProcessingError):
             # The client went away mid-body (or sent less than it announced): nobody reads
             # this answer, and nothing was applied, so the client knows its send failed.
@@ -162,11 +173,9 @@ def make_handler(ingestor: Ingestor, token: str, max_body: int):
             return resp
         if body is None:
             ingestor.reject("too_large", f"body over {max_body} bytes", "http")
-            # The rest of the body is never read: close rather than drain it.
-            resp = _answer(413, error=f"body larger than {max_body} bytes "
-                                      "(ANCLORA_MAX_BODY_BYTES); send smaller batches")
-            resp.force_close()
-            return resp
+            return await _answer_and_close(
+                request, 413, error=f"body larger than {max_body} bytes "
+                                    "(ANCLORA_MAX_BODY_BYTES); send smaller batches")
         try:
             items = _items(body, request.content_type in NDJSON_TYPES)
         except schema.Invalid as e:
