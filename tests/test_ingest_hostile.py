@@ -59,6 +59,18 @@ async def test_deeply_nested_body_is_400_malformed_and_counted(http, ndjson):
     assert rejected(await scrape(client), "malformed") == 1
 
 
+async def test_ndjson_line_not_utf8_costs_that_line_only(http):
+    client = await http()
+    body = b'{"type":"message_read"}\n"\xff\xfe"\n{"type":"message_read"}\n'
+    r = await client.post("/events", data=body, headers={"Content-Type": "application/x-ndjson"})
+    assert r.status == 207
+    answer = await r.json()
+    assert answer["accepted"] == 2
+    assert [(x["index"], x["reason"]) for x in answer["rejected"]] == [(1, "malformed")]
+    s = await scrape(client)
+    assert s[("anclora_analytics_messages_read_total", ())] == 2
+
+
 # --- 7: huge and non-finite numbers -------------------------------------------------------
 
 def test_schema_table_bounds():
