@@ -14,10 +14,10 @@ Each refused event, and each refused request (400 malformed, 401, 408, 413), add
 
 One request must not hold the event loop: /metrics and the health probes share it. The
 body is bounded (ANCLORA_MAX_BODY_BYTES, 1 MiB by default, i.e. at most ~500,000 lines),
-and its events are decoded, validated and applied CHUNK at a time, yielding to the loop
-between chunks; refusals are counted once per reason and chunk, not once per event. The
-work runs shielded from cancellation: a client that hangs up mid-batch leaves either
-nothing or the whole batch applied, never an arbitrary part of it.
+and its events are decoded, validated and applied in time slices (SLICE), large bodies one
+at a time with a pause between slices; refusals are counted once per reason and slice,
+not once per event. The work runs shielded from cancellation: a client that hangs up
+mid-batch does not stop it half way.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import time
 from collections import Counter
 
 from aiohttp import web
@@ -36,9 +37,12 @@ from .core import Ingestor
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines")
 MAX_LISTED = 100  # rejections listed in one answer; "rejected_count" has them all
-# Events handled between two yields to the event loop: about 1-3 ms of work, so a 1 MiB
-# body of junk lines costs the loop many short slices, never one long stall.
-CHUNK = 500
+# A body is worked on SLICE seconds at a time; a body that needs more than one slice then
+# waits for the other large bodies, and pauses PAUSE seconds between its slices. So large
+# bodies take at most half of the process, whatever their number: scrapes, probes and the
+# threads that render /metrics (they need the GIL) keep their share.
+SLICE = 0.005
+PAUSE = 0.005
 # Once the headers are in, the whole body must arrive within this many seconds: a client
 # trickling a body a byte at a time must not hold a connection (and a file) for good.
 BODY_TIMEOUT = 10.0
@@ -115,56 +119,75 @@ def _items(body: bytes, ndjson: bool):
     raise schema.Invalid("not_an_object", "the body must be a JSON object or an array of them")
 
 
-async def ingest_items(ingestor: Ingestor, items) -> tuple[int, list[dict], int]:
-    """Validate and apply ``items`` CHUNK at a time, yielding to the loop in between.
+class _Tally:
+    """What a body's events came to: accepted, refused, the refusals listed."""
 
-    Returns (accepted, the first MAX_LISTED rejections, how many were rejected)."""
-    accepted = rejected_count = 0
-    listed: list[dict] = []
+    __slots__ = ("accepted", "rejected", "listed", "index")
+
+    def __init__(self):
+        self.accepted = self.rejected = self.index = 0
+        self.listed: list[dict] = []
+
+
+def _ingest_slice(ingestor: Ingestor, it, tally: _Tally) -> bool:
+    """Validate and apply items of ``it`` for about SLICE seconds; True when it is empty."""
+    deadline = time.perf_counter() + SLICE
     check = ingestor.check
-    it = iter(items)
-    index = 0
-    while True:
-        good = []
-        reasons: Counter = Counter()
-        examples: dict[str, str] = {}
-        for item in it:
-            # Refusals are the flood case: no exception raised for a non-object, and the
-            # message built only for the listed ones and one example per reason.
-            if type(item) is dict:
-                try:
-                    good.append(check(item))
-                    refusal = None
-                except schema.Invalid as e:
-                    refusal = e
-            elif isinstance(item, schema.Invalid):
-                refusal = item
-            else:
-                refusal = NOT_AN_OBJECT
-            if refusal is not None:
-                reason = refusal.reason
-                reasons[reason] += 1
-                if reason not in examples:
-                    examples[reason] = str(refusal)
-                if len(listed) < MAX_LISTED:
-                    listed.append({"index": index, "reason": reason, "error": str(refusal)})
-            index += 1
-            if index % CHUNK == 0:
-                break
+    good: list[dict] = []
+    reasons: Counter = Counter()
+    examples: dict[str, str] = {}
+    listed = tally.listed
+    index = tally.index
+    done = True
+    for item in it:
+        # Refusals are the flood case: no exception raised for a non-object, and the
+        # message built only for the listed ones and one example per reason.
+        if type(item) is dict:
+            try:
+                good.append(check(item))
+                refusal = None
+            except schema.Invalid as e:
+                refusal = e
+        elif isinstance(item, schema.Invalid):
+            refusal = item
         else:
-            it = None
-        for reason, n in reasons.items():
-            ingestor.reject(reason, examples[reason], "http", n)
-        ingestor.apply(good)
-        accepted += len(good)
-        rejected_count += sum(reasons.values())
-        if it is None:
-            return accepted, listed, rejected_count
-        await asyncio.sleep(0)
+            refusal = NOT_AN_OBJECT
+        if refusal is not None:
+            reason = refusal.reason
+            reasons[reason] += 1
+            if reason not in examples:
+                examples[reason] = str(refusal)
+            if len(listed) < MAX_LISTED:
+                listed.append({"index": index, "reason": reason, "error": str(refusal)})
+        index += 1
+        if not index & 63 and time.perf_counter() > deadline:
+            done = False
+            break
+    for reason, n in reasons.items():
+        ingestor.reject(reason, examples[reason], "http", n)
+    ingestor.apply(good)
+    tally.index = index
+    tally.accepted += len(good)
+    tally.rejected += sum(reasons.values())
+    return done
+
+
+async def ingest_items(ingestor: Ingestor, items, large_bodies: asyncio.Lock) -> _Tally:
+    """Validate and apply ``items``: at once when one slice will do (the usual case),
+    else slice by slice, one large body at a time (see SLICE)."""
+    it, tally = iter(items), _Tally()
+    if _ingest_slice(ingestor, it, tally):
+        return tally
+    async with large_bodies:
+        while True:
+            await asyncio.sleep(PAUSE)
+            if _ingest_slice(ingestor, it, tally):
+                return tally
 
 
 def make_handler(ingestor: Ingestor, token: str, max_body: int):
     expected = f"Bearer {token}".encode() if token else b""
+    large_bodies = asyncio.Lock()
 
     async def post_events(request: web.Request) -> web.Response:
         if expected:
@@ -201,11 +224,11 @@ def make_handler(ingestor: Ingestor, token: str, max_body: int):
             return _answer(400, error=str(e), accepted=0,
                            rejected=[{"index": 0, "reason": e.reason, "error": str(e)}])
         # Shielded: a cancelled handler (client gone) must not stop a batch half applied.
-        accepted, listed, rejected_count = await asyncio.shield(
-            asyncio.ensure_future(ingest_items(ingestor, items)))
-        status = 200 if not rejected_count else (207 if accepted else 400)
+        tally = await asyncio.shield(
+            asyncio.ensure_future(ingest_items(ingestor, items, large_bodies)))
+        status = 200 if not tally.rejected else (207 if tally.accepted else 400)
         extra = {"error": "no event accepted"} if status == 400 else {}
-        return _answer(status, accepted=accepted, rejected=listed,
-                       rejected_count=rejected_count, **extra)
+        return _answer(status, accepted=tally.accepted, rejected=tally.listed,
+                       rejected_count=tally.rejected, **extra)
 
     return post_events
