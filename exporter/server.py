@@ -28,8 +28,10 @@ import asyncio
 import json
 import logging
 import resource
+import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .exposition import generate_latest  # prometheus_client's output, byte for byte, faster
@@ -202,6 +204,35 @@ class GuardedSite(web.TCPSite):
         self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs every malformed HTTP request (a scanner, a broken client) as an error
+    with a traceback: anyone could fill the logs. It becomes one short warning a minute,
+    with the parser's complaint and how many were held back."""
+
+    def __init__(self, interval: float = 60.0):
+        super().__init__()
+        self.interval = interval
+        self._last = float("-inf")
+        self.suppressed = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self.suppressed += 1
+            return False
+        self._last = now
+        record.levelno, record.levelname = logging.WARNING, "warn"
+        record.exc_info = record.exc_text = None
+        record.msg, record.args = "malformed HTTP request refused", ()
+        record.status = exc.code
+        record.error = (exc.message or type(exc).__name__).splitlines()[0][:200]
+        record.suppressed, self.suppressed = self.suppressed, 0
+        return True
+
+
 def route_library_logs() -> None:
     """aiohttp's and asyncio's own warnings and errors go out as our JSON lines too (they
     would otherwise reach Python's last-resort handler: plain text and tracebacks on
@@ -215,6 +246,9 @@ def route_library_logs() -> None:
         lib.propagate = False
         if lib.level == logging.NOTSET:
             lib.setLevel(logging.WARNING)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(_MalformedRequests())
 
 
 def make_app(exporter, guard: ConnectionGuard | None = None) -> web.Application:

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -52,6 +53,11 @@ def test_real_server_logs_a_handler_error_as_one_json_line(redis_url, tmp_path):
         # The server keeps serving.
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live",
                                       timeout=5).status == 200
+        # Malformed requests (a scanner): 400, one short warning, not an error each.
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET /metrics\xff HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert s.recv(64).startswith(b"HTTP/1.0 400")
         time.sleep(0.2)
     finally:
         terminate(proc)
@@ -64,6 +70,9 @@ def test_real_server_logs_a_handler_error_as_one_json_line(redis_url, tmp_path):
     assert e["msg"] == "unhandled error" and e["path"] == "/metrics" and e["method"] == "GET"
     assert "RuntimeError" in e["error"] and "***1222" in e["error"]
     assert "34600111222" not in out_path.read_text()
+    malformed = [r for r in records if r["msg"] == "malformed HTTP request refused"]
+    assert len(malformed) == 1 and malformed[0]["level"] == "warn", malformed
+    assert malformed[0]["status"] == 400 and "Traceback" not in json.dumps(malformed)
 
 
 async def test_handler_error_in_process_is_a_json_500_and_one_record(redis_url, capfd):
