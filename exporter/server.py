@@ -20,6 +20,9 @@ Two things keep one client from breaking the exporter for everyone else:
       sockets thus cannot lock out the scraper: its connection is the newest.
   Closed connections are counted on the guard (``closed_slow``, ``evicted``) and logged
   at most once a minute.
+- ``route_library_logs``: aiohttp's and asyncio's own records go out as JSON lines too;
+  a malformed HTTP request (aiohttp's parser refuses it with a 400) is one short warning
+  a minute, not an error with a traceback per request.
 """
 
 from __future__ import annotations
