@@ -195,8 +195,6 @@ GUARD = web.AppKey("connection_guard", ConnectionGuard)
 class GuardedSite(web.TCPSite):
     """A TCPSite whose connections pass through the app's ConnectionGuard."""
 
-    __slots__ = ()
-
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site; TCPSite.start would listen unguarded
         guard = self._runner.app[GUARD]
