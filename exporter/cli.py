@@ -74,14 +74,16 @@ async def serve(cfg: config_mod.Config, stop: asyncio.Event | None = None) -> No
     from aiohttp import web
 
     from .app import Exporter
-    from .server import make_app
+    from .server import GuardedSite, make_app, route_library_logs
 
+    route_library_logs()
     exporter = Exporter(cfg)
     runner = web.AppRunner(make_app(exporter), access_log=None)
     await runner.setup()
     host, port = cfg.listen
     try:
-        await web.TCPSite(runner, host, port).start()
+        # Guarded: request headers have a deadline and connections a cap (see server.py).
+        await GuardedSite(runner, host, port).start()
     except OSError as e:
         logs.get_logger("exporter").log(logs.LEVELS["fatal"][1], "cannot listen",
                                         extra={"listen": f"{host}:{port}", "error": str(e)})

@@ -137,7 +137,7 @@ async def test_http_transport_against_the_exporter(http):  # noqa: F811
     s = await scrape(server)
     total = sum(v for (n, _), v in s.items() if n == "anclora_exporter_events_ingested_total")
     assert total == len(CALLS)
-    assert s[("anclora_exporter_events_rejected_total", (("reason", "invalid_field"),))] == 1
+    assert s[("anclora_exporter_events_rejected_total", (("reason", "invalid_value"),))] == 1
     assert s[("anclora_analytics_conversion_value_euros_sum", (("conversion_type", "sale"),))] == 350000
 
     bad = EventClient(HttpTransport(url, token="wrong"))

@@ -3,19 +3,33 @@
 Answers (always a JSON body):
   200 every event accepted                      {"accepted": n, "rejected": []}
   207 some accepted, some refused               {"accepted": n, "rejected": [{index, reason, error}]}
-  400 nothing accepted: the body is not JSON, not an object/array, or every event was refused
-  401 a token is configured and the request lacks it (or has another one)
+  400 nothing accepted: the body is not JSON (or nested too deeply), not an object/array,
+      or every event was refused
+  401 a token is configured and the request lacks it (or has another one, or bytes that
+      are not text)
+  408 the body did not arrive within BODY_TIMEOUT seconds
   413 the body is larger than ANCLORA_MAX_BODY_BYTES (read no further than the limit)
-Each refused event, and each refused request (400 malformed, 401, 413), adds 1 to
+Each refused event, and each refused request (400 malformed, 401, 408, 413), adds 1 to
 ``exporter_events_rejected_total{reason}``.
+
+One request must not hold the event loop: /metrics and the health probes share it. The
+body is bounded (ANCLORA_MAX_BODY_BYTES, 1 MiB by default, i.e. at most ~500,000 lines),
+and its events are decoded, validated and applied in time slices (SLICE), large bodies one
+at a time with a pause between slices; refusals are counted once per reason and slice,
+not once per event. The work runs shielded from cancellation: a client that hangs up
+mid-batch does not stop it half way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import time
+from collections import Counter
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import schema
 from .core import Ingestor
@@ -23,10 +37,32 @@ from .core import Ingestor
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines")
 MAX_LISTED = 100  # rejections listed in one answer; "rejected_count" has them all
+# A body is worked on SLICE seconds at a time; a body that needs more than one slice then
+# waits for the other large bodies, and pauses PAUSE seconds between its slices. So large
+# bodies take at most half of the process, whatever their number: scrapes, probes and the
+# threads that render /metrics (they need the GIL) keep their share.
+SLICE = 0.005
+PAUSE = 0.005
+# Once the headers are in, the whole body must arrive within this many seconds: a client
+# trickling a body a byte at a time must not hold a connection (and a file) for good.
+BODY_TIMEOUT = 10.0
+NOT_AN_OBJECT = schema.Invalid("not_an_object", "an event must be a JSON object")
 
 
 def _answer(status: int, **body) -> web.Response:
     return web.Response(text=json.dumps(body), status=status, content_type="application/json")
+
+
+async def _answer_and_close(request: web.Request, status: int, **body) -> web.Response:
+    """Answer, then close the connection: the rest of the body is never read. (aiohttp
+    would otherwise keep the connection open up to 10 s more, reading the rest.)"""
+    resp = _answer(status, **body)
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return resp
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:
@@ -34,80 +70,165 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
     if request.content_length is not None and request.content_length > limit:
         return None
     buf = bytearray()
-    async for chunk in request.content.iter_chunked(1 << 16):
-        buf += chunk
-        if len(buf) > limit:
-            return None
+    async with asyncio.timeout(BODY_TIMEOUT):
+        async for chunk in request.content.iter_chunked(1 << 16):
+            buf += chunk
+            if len(buf) > limit:
+                return None
     return bytes(buf)
 
 
-def parse_body(body: bytes, ndjson: bool) -> tuple[list[tuple[int, object]], list[dict]]:
-    """(index, decoded item) pairs and the per-line parse failures (NDJSON only).
+_decode_str = json.JSONDecoder().decode  # json.loads minus its per-call type checks
 
-    Raises ``schema.Invalid`` when the body as a whole is unusable.
-    """
-    if ndjson:
-        items, bad = [], []
-        for i, line in enumerate(body.split(b"\n")):
-            if not line.strip():
-                continue
-            try:
-                items.append((len(items) + len(bad), json.loads(line)))
-            except ValueError:
-                bad.append({"index": len(items) + len(bad), "reason": "malformed",
-                            "error": f"line {i + 1} is not JSON"})
-        return items, bad
+
+def _loads(raw, decode=json.loads) -> object:
+    """json.loads, with nesting too deep for the parser reported as a malformed body."""
     try:
-        doc = json.loads(body)
-    except ValueError:
-        raise schema.Invalid("malformed", "the body is not JSON") from None
+        return decode(raw)
+    except RecursionError:  # a few KB of "[[[[..." exhaust the parser's recursion limit
+        raise schema.Invalid("malformed", "nested too deeply") from None
+    except ValueError:  # not JSON, or not UTF-8
+        raise schema.Invalid("malformed", "not JSON") from None
+
+
+def _items(body: bytes, ndjson: bool):
+    """The body's items, in order: decoded objects, or ``schema.Invalid`` for an NDJSON
+    line that is not JSON. Raises ``schema.Invalid`` when the body as a whole is unusable."""
+    if ndjson:
+        try:  # decoded once as a whole: lines as str decode faster than as bytes
+            text, decode = body.decode(), _decode_str
+        except UnicodeDecodeError:  # then each line on its own: one bad line costs one event
+            text, decode = body, json.loads
+
+        def lines():
+            for i, line in enumerate(text.split("\n" if decode is _decode_str else b"\n")):
+                if line.strip():
+                    try:
+                        yield _loads(line, decode)
+                    except schema.Invalid as e:
+                        yield schema.Invalid(e.reason, f"line {i + 1} is {e}")
+        return lines()
+    try:
+        doc = _loads(body)
+    except schema.Invalid as e:
+        raise schema.Invalid(e.reason, f"the body is {e}") from None
     if isinstance(doc, dict):
-        return [(0, doc)], []
+        return [doc]
     if isinstance(doc, list):
-        return list(enumerate(doc)), []
+        return doc
     raise schema.Invalid("not_an_object", "the body must be a JSON object or an array of them")
+
+
+class _Tally:
+    """What a body's events came to: accepted, refused, the refusals listed."""
+
+    __slots__ = ("accepted", "rejected", "listed", "index")
+
+    def __init__(self):
+        self.accepted = self.rejected = self.index = 0
+        self.listed: list[dict] = []
+
+
+def _ingest_slice(ingestor: Ingestor, it, tally: _Tally) -> bool:
+    """Validate and apply items of ``it`` for about SLICE seconds; True when it is empty."""
+    deadline = time.perf_counter() + SLICE
+    check = ingestor.check
+    good: list[dict] = []
+    reasons: Counter = Counter()
+    examples: dict[str, str] = {}
+    listed = tally.listed
+    index = tally.index
+    done = True
+    for item in it:
+        # Refusals are the flood case: no exception raised for a non-object, and the
+        # message built only for the listed ones and one example per reason.
+        if type(item) is dict:
+            try:
+                good.append(check(item))
+                refusal = None
+            except schema.Invalid as e:
+                refusal = e
+        elif isinstance(item, schema.Invalid):
+            refusal = item
+        else:
+            refusal = NOT_AN_OBJECT
+        if refusal is not None:
+            reason = refusal.reason
+            reasons[reason] += 1
+            if reason not in examples:
+                examples[reason] = str(refusal)
+            if len(listed) < MAX_LISTED:
+                listed.append({"index": index, "reason": reason, "error": str(refusal)})
+        index += 1
+        if not index & 63 and time.perf_counter() > deadline:
+            done = False
+            break
+    for reason, n in reasons.items():
+        ingestor.reject(reason, examples[reason], "http", n)
+    ingestor.apply(good)
+    tally.index = index
+    tally.accepted += len(good)
+    tally.rejected += sum(reasons.values())
+    return done
+
+
+async def ingest_items(ingestor: Ingestor, items, large_bodies: asyncio.Lock) -> _Tally:
+    """Validate and apply ``items``: at once when one slice will do (the usual case),
+    else slice by slice, one large body at a time (see SLICE)."""
+    it, tally = iter(items), _Tally()
+    if _ingest_slice(ingestor, it, tally):
+        return tally
+    async with large_bodies:
+        while True:
+            await asyncio.sleep(PAUSE)
+            if _ingest_slice(ingestor, it, tally):
+                return tally
 
 
 def make_handler(ingestor: Ingestor, token: str, max_body: int):
     expected = f"Bearer {token}".encode() if token else b""
+    large_bodies = asyncio.Lock()
 
     async def post_events(request: web.Request) -> web.Response:
         if expected:
-            given = request.headers.get("Authorization", "").encode()
+            # aiohttp keeps bytes that are not UTF-8 as surrogate escapes: encode them back
+            # to the bytes sent (which then simply do not match) rather than fail.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 ingestor.reject("unauthorized", "missing or wrong bearer token", "http")
                 return web.Response(
                     text=json.dumps({"error": "unauthorized: send Authorization: Bearer <token>"}),
                     status=401, content_type="application/json",
                     headers={"WWW-Authenticate": 'Bearer realm="events"'})
-        body = await _read_limited(request, max_body)
-        if body is None:
-            ingestor.reject("too_large", f"body over {max_body} bytes", "http")
-            # The rest of the body is never read: close rather than drain it.
-            resp = _answer(413, error=f"body larger than {max_body} bytes "
-                                      "(ANCLORA_MAX_BODY_BYTES); send smaller batches")
+        try:
+            body = await _read_limited(request, max_body)
+        except TimeoutError:
+            ingestor.reject("timeout", f"body not received within {BODY_TIMEOUT:g} s", "http")
+            return await _answer_and_close(
+                request, 408, error=f"the body did not arrive within {BODY_TIMEOUT:g} s")
+        except (ConnectionError, HttpProcessingError):
+            # The client went away mid-body (or sent less than it announced): nobody reads
+            # this answer, and nothing was applied, so the client knows its send failed.
+            resp = _answer(400, error="incomplete body")
             resp.force_close()
             return resp
+        if body is None:
+            ingestor.reject("too_large", f"body over {max_body} bytes", "http")
+            return await _answer_and_close(
+                request, 413, error=f"body larger than {max_body} bytes "
+                                    "(ANCLORA_MAX_BODY_BYTES); send smaller batches")
         try:
-            items, rejected = parse_body(body, request.content_type in NDJSON_TYPES)
+            items = _items(body, request.content_type in NDJSON_TYPES)
         except schema.Invalid as e:
             ingestor.reject(e.reason, str(e), "http")
             return _answer(400, error=str(e), accepted=0,
                            rejected=[{"index": 0, "reason": e.reason, "error": str(e)}])
-        for r in rejected:
-            ingestor.reject(r["reason"], r["error"], "http")
-        good = []
-        for index, item in items:
-            try:
-                good.append(ingestor.check(item))
-            except schema.Invalid as e:
-                ingestor.reject(e.reason, str(e), "http")
-                rejected.append({"index": index, "reason": e.reason, "error": str(e)})
-        ingestor.apply(good)
-        rejected.sort(key=lambda r: r["index"])
-        status = 200 if not rejected else (207 if good else 400)
+        # Shielded: a cancelled handler (client gone) must not stop a batch half applied.
+        tally = await asyncio.shield(
+            asyncio.ensure_future(ingest_items(ingestor, items, large_bodies)))
+        status = 200 if not tally.rejected else (207 if tally.accepted else 400)
         extra = {"error": "no event accepted"} if status == 400 else {}
-        return _answer(status, accepted=len(good), rejected=rejected[:MAX_LISTED],
-                       rejected_count=len(rejected), **extra)
+        return _answer(status, accepted=tally.accepted, rejected=tally.listed,
+                       rejected_count=tally.rejected, **extra)
 
     return post_events

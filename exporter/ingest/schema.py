@@ -21,6 +21,14 @@ from .. import catalog
 LABEL, NUMBER, INT, BOOL, ENUM = "label", "number", "integer", "boolean", "enum"
 LABEL_MAX = 64
 
+# Every number field has a finite range. Past it, a value is a bug or an attack, not a
+# fact: a 400-digit integer cannot become a float, and two 1e308 values would turn a
+# histogram's _sum into +Inf for good. The maxima are generous for a real business.
+EUR_MAX = 10 ** 12            # one trillion EUR
+SECONDS_MAX = 7 * 24 * 3600   # a week: no latency, duration or answer time is longer
+COUNT_MAX = 2 ** 53           # counts and bytes: the largest integer a float holds exactly
+TS_MAX = 10 ** 19             # Unix time, even in nanoseconds (``ts`` is ignored anyway)
+
 
 @dataclass(frozen=True)
 class Field:
@@ -38,11 +46,15 @@ def _label(name, doc, default=None):
     return Field(name, LABEL, default is None, default, doc=doc)
 
 
-def _num(name, doc, required=True, minimum=0.0, maximum=None):
+def _num(name, doc, maximum, required=True, minimum=0):
     return Field(name, NUMBER, required, None, minimum, maximum, doc=doc)
 
 
-def _int(name, doc, required=True, minimum=0, maximum=None):
+def _seconds(name, doc, required=True):
+    return _num(name, doc, SECONDS_MAX, required)
+
+
+def _int(name, doc, required=True, minimum=0, maximum=COUNT_MAX):
     return Field(name, INT, required, None, minimum, maximum, doc=doc)
 
 
@@ -52,7 +64,7 @@ CAMPAIGN = _label("campaign_id", "Campaign the message belongs to (a name, not a
                   "none")
 PRIORITY = _label("priority", "Priority name (critical, high, normal, ...).", "normal")
 INSTANCE = _label("instance_name", "WhatsApp instance (number/session) name.", "default")
-DURATION = _num("duration_seconds", "Processing time in seconds.", required=False)
+DURATION = _seconds("duration_seconds", "Processing time in seconds.", required=False)
 SERVICE = _label("service", "Service that reports (api, worker, ...).")
 
 
@@ -70,7 +82,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("message_received", "A customer's message arrived.", (MESSAGE_TYPE,)),
     EventType("conversion", "A conversion (sale, booking...) with its value in EUR.", (
         _label("conversion_type", "sale, rental, booking, ..."),
-        _num("value_euros", "Value in EUR."), CAMPAIGN)),
+        _num("value_euros", "Value in EUR.", EUR_MAX), CAMPAIGN)),
     EventType("handoff", "A conversation was handed to a human.",
               (_label("reason", "Why: customer_request, low_confidence, ...", "unspecified"),)),
     EventType("lead_captured", "A lead was captured.", (
@@ -80,22 +92,22 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _label("appointment_type", "viewing, call, ... (the metric's `type` label)"),
         _label("source", "Where it was booked: bot, agent, ...", "bot"))),
     EventType("property_inquiry", "A customer asked about a property.",
-              (_num("value_euros", "The property's price in EUR."),)),
+              (_num("value_euros", "The property's price in EUR.", EUR_MAX),)),
     EventType("whatsapp_api_call", "A call to the WhatsApp API finished.", (
         _label("endpoint", "API endpoint name, e.g. messages (no ids in it)."),
         _label("method", "HTTP method.", "POST"),
         _int("status_code", "HTTP status answered (0 = no answer).", maximum=599),
-        _num("latency_seconds", "Call duration in seconds."))),
+        _seconds("latency_seconds", "Call duration in seconds."))),
     EventType("webhook_received", "A webhook arrived from the WhatsApp API.", (
         _label("event_type", "messages, statuses, connection.update, ..."), INSTANCE)),
     EventType("rate_limit_hit", "The WhatsApp API answered with a rate limit.", (INSTANCE,)),
     EventType("intent_detected", "The bot detected an intent.", (
         _label("intent", "Intent name."),
-        _num("confidence", "Confidence 0-1.", required=False, maximum=1.0),
+        _num("confidence", "Confidence 0-1.", 1, required=False),
         Field("automated", BOOL, False, False,
               doc="True when the bot answered without a human."))),
     EventType("response_time", "Time taken to answer a customer.",
-              (_num("seconds", "Seconds from the customer's message to the answer."),)),
+              (_seconds("seconds", "Seconds from the customer's message to the answer."),)),
     EventType("queue_message_added", "A message was added to a queue.",
               (QUEUE, MESSAGE_TYPE, PRIORITY)),
     EventType("queue_message_processed", "A worker finished a message.",
@@ -109,7 +121,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("redis_operation", "The app issued a Redis command.", (
         _label("operation", "Command or logical operation: get, set, xadd, ..."),
         Field("status", ENUM, False, "ok", values=("ok", "error"), doc="ok or error."),
-        _num("latency_seconds", "Duration in seconds.", required=False))),
+        _seconds("latency_seconds", "Duration in seconds.", required=False))),
     EventType("error_logged", "The app logged an error.", (
         Field("severity", ENUM, values=catalog.SEVERITIES, doc="fatal, critical, error, warning."),
         SERVICE)),
@@ -117,7 +129,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _label("method", "HTTP method.", "GET"),
         _label("endpoint", "Route template, e.g. /api/leads/:id (never the raw path)."),
         _int("status_code", "HTTP status.", maximum=599),
-        _num("duration_seconds", "Duration in seconds."))),
+        _seconds("duration_seconds", "Duration in seconds."))),
     EventType("circuit_breaker_state", "A circuit breaker's current state (a gauge fact).", (
         _label("breaker", "Breaker name."),
         Field("state", ENUM, values=catalog.CIRCUIT_STATES, doc="closed, half_open or open."))),
@@ -139,17 +151,18 @@ EVENT_TYPES: tuple[EventType, ...] = (
         _int("heap_used_bytes", "Heap in use.", required=False),
         _int("heap_total_bytes", "Heap reserved.", required=False),
         _int("rss_bytes", "Resident memory.", required=False),
-        _num("event_loop_lag_seconds", "Event-loop lag.", required=False))),
+        _seconds("event_loop_lag_seconds", "Event-loop lag.", required=False))),
 )
 
 BY_TYPE: dict[str, EventType] = {t.name: t for t in EVENT_TYPES}
 # Optional on every event: when it happened (Unix seconds). Accepted and ignored:
 # Prometheus stamps samples at scrape time.
-COMMON = (Field("ts", NUMBER, False, None, 0, doc="When it happened, Unix seconds (ignored)."),)
+COMMON = (Field("ts", NUMBER, False, None, 0, TS_MAX, doc="When it happened, Unix seconds (ignored)."),)
 
 # Why an event (or a request) was refused: the closed set of `reason` label values.
 REASONS = ("malformed", "not_an_object", "unknown_type", "missing_field", "invalid_field",
-           "unknown_field", "too_large", "unauthorized", "internal_error")
+           "invalid_value", "unknown_field", "too_large", "timeout", "unauthorized",
+           "internal_error")
 
 
 class Invalid(ValueError):
@@ -225,25 +238,34 @@ def as_markdown() -> str:
 
 # --- the fast validator ------------------------------------------------------------------
 
-def _check(f: Field, v: object) -> str | None:
-    """Why ``v`` does not fit field ``f``, or None when it does."""
+def _check(f: Field, v: object) -> tuple[str, str] | None:
+    """(reason, why) ``v`` does not fit field ``f``, or None when it does."""
     k = f.kind
     if k == LABEL:
         if type(v) is not str or not 0 < len(v) <= LABEL_MAX:
-            return f"{f.name} must be a string of 1-{LABEL_MAX} characters"
+            return "invalid_field", f"{f.name} must be a string of 1-{LABEL_MAX} characters"
+        # JSON may spell a lone UTF-16 surrogate ("\ud800"): a str Python holds but
+        # cannot encode, so one such label would make every later scrape fail.
+        if not v.isascii():
+            try:
+                v.encode()
+            except UnicodeEncodeError:
+                return "invalid_field", f"{f.name} must be valid UTF-8 text (no lone surrogates)"
         return None
     if k == ENUM:
-        return None if v in f.values and type(v) is str else f"{f.name} must be one of {', '.join(f.values)}"
+        if v in f.values and type(v) is str:
+            return None
+        return "invalid_field", f"{f.name} must be one of {', '.join(f.values)}"
     if k == BOOL:
-        return None if type(v) is bool else f"{f.name} must be true or false"
+        return None if type(v) is bool else ("invalid_field", f"{f.name} must be true or false")
     # JSON numbers: bool is an int in Python but not a number in JSON.
     if type(v) is bool or not isinstance(v, (int, float)) or (k == INT and not (
             type(v) is int or (isinstance(v, float) and v.is_integer()))):
-        return f"{f.name} must be {'a whole number' if k == INT else 'a number'}"
-    if v != v or v in (float("inf"), float("-inf")):
-        return f"{f.name} must be finite"
-    if (f.minimum is not None and v < f.minimum) or (f.maximum is not None and v > f.maximum):
-        return f"{f.name} must be within {f.minimum}..{f.maximum if f.maximum is not None else 'inf'}"
+        return "invalid_field", f"{f.name} must be {'a whole number' if k == INT else 'a number'}"
+    # Python compares a huge int with a float bound exactly (no overflow), and NaN fails
+    # both comparisons: one test refuses NaN, infinities and out-of-range values alike.
+    if not f.minimum <= v <= f.maximum:
+        return "invalid_value", f"{f.name} must be a finite number within {f.minimum}..{f.maximum}"
     return None
 
 
@@ -265,7 +287,7 @@ def _compile(t: EventType):
                 raise Invalid("unknown_field", f"{t.name}: unknown field {name[:40]!r}")
             problem = _check(f, v)
             if problem:
-                raise Invalid("invalid_field", f"{t.name}: {problem}")
+                raise Invalid(problem[0], f"{t.name}: {problem[1]}")
         if defaults:
             missing = [(n, d) for n, d in defaults if n not in event]
             if missing:
