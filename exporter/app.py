@@ -21,6 +21,7 @@ from .logs import get_logger
 from .loop_lag import LoopLagMonitor
 from .metrics import LabelGuard, MetricSet, StaleGauges, gauge
 from .scrape import ScrapeRunner
+from .server import ConnectionGuard
 
 log = get_logger("exporter")
 
@@ -75,6 +76,10 @@ class Exporter:
         for c in (self.runner, self.gauges, self.loop_lag, _BuildInfo(ns)):
             self.registry.register(c)
         ProcessCollector(registry=self.registry)  # process_* for the exporter itself
+        # The HTTP server's slowloris guard; its counts are published with the rest.
+        self.connections = ConnectionGuard(config.http_max_connections,
+                                           config.http_header_timeout, ns)
+        self.registry.register(self.connections)
         self.health = health.Health(health.default_checks(self), config.health_timeout,
                                     self.metrics)
         self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)

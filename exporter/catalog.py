@@ -45,6 +45,7 @@ ERROR_TYPES = ("timeout", "rate_limited", "network", "validation", "auth", "not_
 SEVERITIES = ("fatal", "critical", "error", "warning")
 CIRCUIT_STATES = ("closed", "half_open", "open")
 CACHE_RESULTS = ("hit", "miss")
+HTTP_CLOSE_REASONS = ("header_timeout", "connection_limit")
 HEALTH_CHECKS = ("redis", "analytics_redis", "queue", "memory", "event_loop", "disk")
 
 
@@ -228,6 +229,12 @@ METRICS: tuple[MetricSpec, ...] = (
        ("metric",), source="self"),
     _m("exporter_event_loop_lag_seconds", GAUGE, "The exporter's own event-loop lag.",
        unit="seconds", source="self"),
+    _m("exporter_http_connections", GAUGE, "Connections open to the exporter's HTTP server.",
+       source="self"),
+    _m("exporter_http_connections_closed_total", COUNTER,
+       "Connections the exporter closed to protect itself: request headers overdue "
+       "(header_timeout) or a new connection admitted at the cap (connection_limit).",
+       ("reason",), source="self", label_values={"reason": HTTP_CLOSE_REASONS}),
     _m("exporter_events_ingested_total", COUNTER, "Application events turned into metrics.",
        ("type",), source="self"),
     _m("exporter_events_rejected_total", COUNTER, "Application events refused, by reason.",

@@ -200,6 +200,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Bearer token required by POST /events; empty = no token required.", secret=True),
     Setting("max_body_bytes", "ANCLORA_MAX_BODY_BYTES", "1048576", _int(1024, 64 << 20),
             "Largest POST /events body accepted (larger gets 413)."),
+    Setting("http_header_timeout", "ANCLORA_HTTP_HEADER_TIMEOUT_SECONDS", "10", _float(0.1, 600),
+            "A connection whose request headers have not all arrived this long after it "
+            "opened (or after the first bytes of its next request) is closed (slowloris)."),
+    Setting("http_body_timeout", "ANCLORA_HTTP_BODY_TIMEOUT_SECONDS", "10", _float(0.1, 600),
+            "POST /events bodies must arrive within this (else 408, reason `timeout`)."),
+    Setting("http_max_connections", "ANCLORA_HTTP_MAX_CONNECTIONS", "512", _int(8, 100000),
+            "Open connections at most (and at most half the file limit); at the cap a new "
+            "connection closes the oldest one that never completed a request."),
     Setting("label_limit", "ANCLORA_LABEL_LIMIT", "100", _int(1, 100000),
             "Distinct values kept per label of a metric; more fold into `other`."),
     Setting("label_limits", "ANCLORA_LABEL_LIMITS", "", _int_map,
@@ -350,6 +358,9 @@ class Config:
     events_stream: str = "anclora:events"
     auth_token: str = ""
     max_body_bytes: int = 1 << 20
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 10.0
+    http_max_connections: int = 512
     label_limit: int = 100
     label_limits: dict[str, int] = field(default_factory=dict)
     series_limit: int = 2000

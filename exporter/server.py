@@ -13,13 +13,13 @@ Two things keep one client from breaking the exporter for everyone else:
       seconds after it opened, or after its first bytes of a next request (an idle
       keep-alive connection is left to aiohttp's keepalive_timeout: Prometheus reuses its
       connection between scrapes); the body has its own deadline, where it is read
-      (``exporter.ingest.http.BODY_TIMEOUT``);
+      (ANCLORA_HTTP_BODY_TIMEOUT_SECONDS);
   (b) caps open connections at MAX_CONNECTIONS (at most half the file limit): a new
       connection at the cap is admitted by closing the oldest connection that has never
       completed a request, else the oldest idle one, else the oldest. An attacker's
       sockets thus cannot lock out the scraper: its connection is the newest.
-  Closed connections are counted on the guard (``closed_slow``, ``evicted``) and logged
-  at most once a minute.
+  Closed connections are counted (``exporter_http_connections_closed_total{reason}``,
+  the guard is a collector of the exporter's registry) and logged at most once a minute.
 - ``route_library_logs``: aiohttp's and asyncio's own records go out as JSON lines too;
   a malformed HTTP request (aiohttp's parser refuses it with a 400) is one short warning
   a minute, not an error with a traceback per request.
@@ -37,12 +37,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from . import catalog
 from .exposition import generate_latest  # prometheus_client's output, byte for byte, faster
 from .logs import HTTP, ROOT, RateLimitedLog, get_logger
+from .metrics import family, gauge
 
 log = get_logger("api")
 
-# Seconds a client has to send its request headers. Generous for any real client on a
+# Defaults of ANCLORA_HTTP_HEADER_TIMEOUT_SECONDS and ANCLORA_HTTP_MAX_CONNECTIONS.
+# Seconds a client has to send its request headers: generous for any real client on a
 # real network (Prometheus sends a scrape's few hundred bytes at once).
 HEADER_TIMEOUT = 10.0
 # Open connections at most (and never more than half the file limit): far more than a
@@ -69,7 +72,7 @@ class ConnectionGuard:
     """Deadline for request headers and a cap on open connections (see the module doc)."""
 
     def __init__(self, max_connections: int = MAX_CONNECTIONS,
-                 header_timeout: float = HEADER_TIMEOUT):
+                 header_timeout: float = HEADER_TIMEOUT, namespace: str = "anclora"):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY:  # Redis, logs and the listener need files too
             max_connections = min(max_connections, max(8, soft // 2))
@@ -79,10 +82,23 @@ class ConnectionGuard:
         self.closed_slow = 0  # closed: headers overdue
         self.evicted = 0      # closed: to admit a new connection at the cap
         self._warn = RateLimitedLog(log, 60.0)
+        self.ns = namespace
 
     @property
     def open_connections(self) -> int:
         return len(self._conns)
+
+    # --- a collector of the exporter's registry ---
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        yield gauge("exporter_http_connections", self.ns, [((), float(len(self._conns)))])
+        closed = family("exporter_http_connections_closed_total", self.ns)
+        for reason, n in zip(catalog.HTTP_CLOSE_REASONS, (self.closed_slow, self.evicted)):
+            closed.add_metric([reason], float(n))
+        yield closed
 
     def protocol_factory(self, make_protocol):
         """Wraps aiohttp's protocol factory (``runner.server``)."""
@@ -255,7 +271,7 @@ def route_library_logs() -> None:
 def make_app(exporter, guard: ConnectionGuard | None = None) -> web.Application:
     """The aiohttp application serving ``exporter`` (an ``app.Exporter``)."""
 
-    guard = guard or ConnectionGuard()
+    guard = guard or exporter.connections
     rendering: list[asyncio.Future] = []  # the render in progress, shared by concurrent scrapes
 
     async def render() -> bytes:

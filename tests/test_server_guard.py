@@ -17,8 +17,7 @@ from aiohttp import web
 
 from exporter.app import Exporter
 from exporter.config import Config
-from exporter.ingest import http as ingest_http
-from exporter.server import ConnectionGuard, GuardedSite, make_app
+from exporter.server import GuardedSite, make_app
 from tests.support.procs import free_port, terminate, wait_for_port
 
 SLOW_START = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"  # headers never finished
@@ -35,10 +34,11 @@ async def timed_get(session, url):
 async def guarded(redis_url):
     made = []
 
-    async def start(**guard_options):
-        exporter = Exporter(Config.defaults(redis_url=redis_url, redis_timeout=0.5))
-        guard = ConnectionGuard(**guard_options)
-        runner = web.AppRunner(make_app(exporter, guard), access_log=None)
+    async def start(**settings):
+        # The guard as `serve` builds it: from the exporter's settings.
+        exporter = Exporter(Config.defaults(redis_url=redis_url, redis_timeout=0.5, **settings))
+        guard = exporter.connections
+        runner = web.AppRunner(make_app(exporter), access_log=None)
         await runner.setup()
         site = GuardedSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -70,7 +70,7 @@ async def is_closed(reader) -> bool:
 
 
 async def test_scrapes_answer_while_more_slow_connections_than_the_cap_are_open(guarded):
-    url, guard = await guarded(max_connections=40, header_timeout=1.5)
+    url, guard = await guarded(http_max_connections=40, http_header_timeout=1.5)
     port = int(url.rsplit(":", 1)[1])
     slow = await open_slow(port, 90)  # cap + 50
     await asyncio.sleep(0.1)
@@ -87,10 +87,17 @@ async def test_scrapes_answer_while_more_slow_connections_than_the_cap_are_open(
         writer.close()
     assert all(closed), closed.count(False)
     assert guard.open_connections == 0 and guard.closed_slow >= 1
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + "/metrics") as r:
+            text = await r.text()
+    closed_total = 'anclora_exporter_http_connections_closed_total{reason="%s"} '
+    assert closed_total % "connection_limit" + f"{float(guard.evicted)}" in text
+    assert closed_total % "header_timeout" + f"{float(guard.closed_slow)}" in text
+    assert "anclora_exporter_http_connections 1.0" in text  # the scrape's own
 
 
 async def test_a_connection_sending_nothing_is_closed_after_the_header_timeout(guarded):
-    url, guard = await guarded(max_connections=40, header_timeout=0.5)
+    url, guard = await guarded(http_max_connections=40, http_header_timeout=0.5)
     port = int(url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     started = time.perf_counter()
@@ -103,7 +110,7 @@ async def test_a_connection_sending_nothing_is_closed_after_the_header_timeout(g
 async def test_keep_alive_connection_survives_between_requests(guarded):
     # An idle keep-alive connection after a complete request is aiohttp's keepalive
     # timeout's business, not the header deadline's: Prometheus reuses its connection.
-    url, guard = await guarded(max_connections=40, header_timeout=0.5)
+    url, guard = await guarded(http_max_connections=40, http_header_timeout=0.5)
     async with aiohttp.ClientSession() as session:
         status, _ = await timed_get(session, url + "/health/live")
         await asyncio.sleep(1.0)
@@ -112,9 +119,8 @@ async def test_keep_alive_connection_survives_between_requests(guarded):
     assert guard.closed_slow == 0
 
 
-async def test_a_trickled_body_gets_408_and_is_counted(guarded, monkeypatch):
-    monkeypatch.setattr(ingest_http, "BODY_TIMEOUT", 0.5)
-    url, guard = await guarded()
+async def test_a_trickled_body_gets_408_and_is_counted(guarded):
+    url, guard = await guarded(http_body_timeout=0.5)
     port = int(url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -14,7 +14,8 @@ def install(exporter) -> Ingestor:
     cfg = exporter.config
     ingestor = Ingestor(exporter.metrics, exporter.gauges)
     exporter.extra_routes.append(
-        ("POST", "/events", make_handler(ingestor, cfg.auth_token, cfg.max_body_bytes)))
+        ("POST", "/events", make_handler(ingestor, cfg.auth_token, cfg.max_body_bytes,
+                                              cfg.http_body_timeout)))
     if cfg.events_stream:
         exporter.background.append(stream_consumer(exporter, ingestor))
     return ingestor

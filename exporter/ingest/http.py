@@ -7,7 +7,7 @@ Answers (always a JSON body):
       or every event was refused
   401 a token is configured and the request lacks it (or has another one, or bytes that
       are not text)
-  408 the body did not arrive within BODY_TIMEOUT seconds
+  408 the body did not arrive within ANCLORA_HTTP_BODY_TIMEOUT_SECONDS (10 s)
   413 the body is larger than ANCLORA_MAX_BODY_BYTES (read no further than the limit)
 Each refused event, and each refused request (400 malformed, 401, 408, 413), adds 1 to
 ``exporter_events_rejected_total{reason}``.
@@ -45,6 +45,7 @@ SLICE = 0.005
 PAUSE = 0.005
 # Once the headers are in, the whole body must arrive within this many seconds: a client
 # trickling a body a byte at a time must not hold a connection (and a file) for good.
+# The default of ANCLORA_HTTP_BODY_TIMEOUT_SECONDS.
 BODY_TIMEOUT = 10.0
 NOT_AN_OBJECT = schema.Invalid("not_an_object", "an event must be a JSON object")
 
@@ -65,12 +66,12 @@ async def _answer_and_close(request: web.Request, status: int, **body) -> web.Re
     return resp
 
 
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+async def _read_limited(request: web.Request, limit: int, timeout: float) -> bytes | None:
     """The body, or None as soon as it proves longer than ``limit``."""
     if request.content_length is not None and request.content_length > limit:
         return None
     buf = bytearray()
-    async with asyncio.timeout(BODY_TIMEOUT):
+    async with asyncio.timeout(timeout):
         async for chunk in request.content.iter_chunked(1 << 16):
             buf += chunk
             if len(buf) > limit:
@@ -185,7 +186,8 @@ async def ingest_items(ingestor: Ingestor, items, large_bodies: asyncio.Lock) ->
                 return tally
 
 
-def make_handler(ingestor: Ingestor, token: str, max_body: int):
+def make_handler(ingestor: Ingestor, token: str, max_body: int,
+                 body_timeout: float = BODY_TIMEOUT):
     expected = f"Bearer {token}".encode() if token else b""
     large_bodies = asyncio.Lock()
 
@@ -201,11 +203,11 @@ def make_handler(ingestor: Ingestor, token: str, max_body: int):
                     status=401, content_type="application/json",
                     headers={"WWW-Authenticate": 'Bearer realm="events"'})
         try:
-            body = await _read_limited(request, max_body)
+            body = await _read_limited(request, max_body, body_timeout)
         except TimeoutError:
-            ingestor.reject("timeout", f"body not received within {BODY_TIMEOUT:g} s", "http")
+            ingestor.reject("timeout", f"body not received within {body_timeout:g} s", "http")
             return await _answer_and_close(
-                request, 408, error=f"the body did not arrive within {BODY_TIMEOUT:g} s")
+                request, 408, error=f"the body did not arrive within {body_timeout:g} s")
         except (ConnectionError, HttpProcessingError):
             # The client went away mid-body (or sent less than it announced): nobody reads
             # this answer, and nothing was applied, so the client knows its send failed.
