@@ -56,15 +56,16 @@ class EventsHandler:
         # once applied before (the ingestor keeps what they resolve to). Each payload
         # succeeds or fails alone: one poison entry never costs its neighbours.
         ing = self.ingestor
-        checked: dict = {}  # raw -> (digest, validated event or kept resolution) | reason
+        checked: dict = {}  # raw -> (cache key, validated event or kept resolution) | reason
+        resolved, short = ing.resolved, ing.KEY_BYTES
         for raw in counts:
-            digest = ing.digest(raw)
-            hit = ing.resolved(digest)  # held here: an eviction cannot take it away
+            key = raw if len(raw) <= short else ing.cache_key(raw)
+            hit = resolved(key)  # held here: an eviction cannot take it away
             if hit is not None:
-                checked[raw] = (digest, hit)
+                checked[raw] = (key, hit)
                 continue
             try:
-                checked[raw] = (digest, ing.check(json.loads(raw)))
+                checked[raw] = (key, ing.check(json.loads(raw)))
             except schema.Invalid as e:
                 checked[raw] = e.reason
             except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
