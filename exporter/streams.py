@@ -347,8 +347,11 @@ class StreamConsumer:
             # resolving it for shutdown_grace at most, then leave.
             give_up[0] = min(give_up[0], loop.time() + self.shutdown_grace)
             done, _ = await asyncio.wait({inner}, timeout=self.shutdown_grace + 0.5)
-            if not done:
+            if not done:  # an attempt still in flight past the grace: its outcome is unknown
                 inner.cancel()
+                log.error("stream ack unresolved at shutdown: the entries it acked (if it "
+                          "ran) are lost, the others stay pending",
+                          extra={"stream": key, "entries": len(entries)})
             raise
 
     async def _ack(self, key: str, ids: list, give_up: list[float]) -> bytes | None:
