@@ -20,11 +20,38 @@ after, with no await in between. So:
 - an entry that two consumers both hold (one was slow, the other reclaimed it) is applied
   only by the one whose XACK returned 1;
 - the XACK and the apply run shielded, so a shutdown (task cancel) in the middle still
-  applies what was acked; what is lost instead of double counted: an XACK that reached
-  Redis whose reply never came back (the connection broke in that instant).
+  applies what was acked.
+
+Lost ack replies. The reply to the ack can be lost after the ack ran: the connection
+breaks, or Redis stalls longer than the socket timeout and runs the ack when it wakes
+(perhaps after the client retried it on another connection). Each ack call therefore
+carries a token, and the ack script is idempotent per token: it first looks for the
+token's receipt (``<stream>:ack:<group>:<token>``); found, it returns it and acks nothing;
+otherwise it XACKs each id and stores the per-id results as the receipt (TTL
+``RECEIPT_TTL_MS``), in the same atomic script. The consumer sends the same call again
+(its own loop, short backoff capped at 0.5 s, on a fresh connection) until a reply comes
+back: whichever run of the token executes first is the only one that acks, every other
+run (a retry, or the lost one still queued behind a stall) returns that run's receipt.
+So the reply the consumer finally applies is exactly what Redis acked, once. (Retrying
+the token's ack is the resolution: it settles the token as "acked" where a separate
+"abort" fence would settle it as "not acked", with the same atomicity, and it applies
+the batch now instead of leaving it to XAUTOCLAIM.) The next ack on the stream deletes
+the previous receipt, whose reply did come back: a still-queued copy of that call then
+finds no receipt, but every id it XACKs was acked already and returns 0, so it applies
+nothing and changes nothing. Guarantee: each entry acked is applied exactly once, by
+the consumer whose ack took it, as long as the process lives until the reply comes back.
+Not covered: the process killed (SIGKILL, OOM) between a lost reply and its resolution,
+or Redis unreachable for longer than ``resolve_for`` (half the receipt TTL) or, on
+shutdown, than ``shutdown_grace``: the consumer gives up and logs an error; entries the
+lost ack took are lost (the others stay pending and are counted by another replica).
+Redis restarted without persistence loses the receipts and the entries with them. Under
+Redis Cluster the receipt shares the stream's hash slot only when the stream key holds a
+hash tag (``{...}``); the exporter uses a single Redis today.
+
 A prepare that raises a Redis/OS error leaves the batch pending (retried); any other
 exception is a bug in the handler: the batch is acked and dropped, and logged, so one
-poisoned entry cannot stall the stream.
+poisoned entry cannot stall the stream (handlers should isolate their entries: the
+events handler counts each bad payload on its own). An applier that raises is logged.
 
 Groups are created at ``start_id`` (``$``: only entries added from now on; ``0``: the whole
 stream) by a small script doing XGROUP CREATE ... ENTRIESREAD, never MKSTREAM: a stream
@@ -52,10 +79,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
+import secrets
 import time
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .logs import RateLimitedLog, get_logger
 
@@ -138,12 +169,24 @@ return {gap, length, pending}
 """
 
 
-# KEYS[1] stream, ARGV[1] group, ARGV[2..] ids -> XACK's reply for each id.
+# KEYS[1] stream, KEYS[2] this call's receipt, KEYS[3] (optional) the previous receipt,
+# whose reply came back; ARGV[1] group, ARGV[2] receipt TTL (ms), ARGV[3..] ids -> one
+# character per id, '1' when this call's XACK took it. Idempotent per receipt key: a
+# second run (a retry, or a copy that was queued behind a stall) returns the first run's
+# receipt and acks nothing. See "Lost ack replies" in the module docstring.
 _ACK_SCRIPT = """
-local call, key, group, r = redis.call, KEYS[1], ARGV[1], {}
-for i = 2, #ARGV do r[i - 1] = call('XACK', key, group, ARGV[i]) end
+local call, key, receipt = redis.call, KEYS[1], KEYS[2]
+local done = call('GET', receipt)
+if done then return done end
+local group, r = ARGV[1], {}
+for i = 3, #ARGV do r[i - 2] = call('XACK', key, group, ARGV[i]) end
+r = table.concat(r)
+call('SET', receipt, r, 'PX', ARGV[2])
+if KEYS[3] then call('DEL', KEYS[3]) end
 return r
 """
+# A reply lost in between: the outcome of the call is unknown, it must be sent again.
+_UNKNOWN_OUTCOME = (RedisConnectionError, RedisTimeoutError, OSError)
 _ACK_SCRIPT_B, _GAP_SCRIPT_B = _ACK_SCRIPT.encode(), _GAP_SCRIPT.encode()
 
 
@@ -169,6 +212,9 @@ def _entries(raw) -> list[Entry]:
 
 
 class StreamConsumer:
+    RECEIPT_TTL_MS = 600_000  # how long an ack's receipt can be read back after a lost reply
+    BACKOFF_CAP = 0.5  # seconds between attempts while Redis is away: resume fast
+
     def __init__(self, redis, streams: Callable[[], Iterable[str] | Awaitable[Iterable[str]]],
                  group: str, consumer: str, handler: StreamHandler, metrics=None,
                  stream_label: Callable[[str], str] = lambda key: key, start_id: str = "$",
@@ -187,6 +233,13 @@ class StreamConsumer:
         self._shas: dict[str, str] = {}  # script -> sha; loaded again after a Redis restart
         self._warn = RateLimitedLog(log, 60)
         self.gaps: dict[str, int] = {}  # entries lost to trimming, per stream (also a metric)
+        # Lost ack replies: resolved by sending the same call again for this long (well
+        # within the receipt's TTL), or for shutdown_grace seconds once cancelled.
+        self.resolve_for = self.RECEIPT_TTL_MS / 2000
+        self.shutdown_grace = 5.0
+        self._token = f"{consumer}:{secrets.token_hex(6)}"  # this process's acks
+        self._seq = itertools.count(1)
+        self._receipts: dict[str, str] = {}  # stream -> last receipt whose reply came back
 
     async def _keys(self) -> list[str]:
         keys = self.streams()
@@ -264,26 +317,73 @@ class StreamConsumer:
                                stream=key, error=f"{type(e).__name__}: {e}"[:200])
             applier = None
 
+        loop = asyncio.get_running_loop()
+        give_up = [loop.time() + self.resolve_for]  # moved closer on shutdown
+
         async def ack_then_apply() -> int:
             ids = [eid for eid, _ in entries]
-            acks = await self._ack(key, ids)
-            if acks.count(1) == len(ids):  # the usual case, without a test per id
+            acks = await self._ack(key, ids, give_up)
+            if acks is None:  # unresolved: given up (see the module docstring)
+                return 0
+            if acks == b"1" * len(ids):  # the usual case, without a test per id
                 acked = set(ids)
             else:
-                acked = {eid for eid, n in zip(ids, acks) if n == 1}
+                acked = {eid for eid, n in zip(ids, acks) if n == 49}  # ord("1")
             if applier is not None:
-                applier(acked)  # no await since the ack: nothing can come in between
+                try:
+                    applier(acked)  # no await since the ack: nothing can come in between
+                except Exception as e:  # noqa: BLE001 - logged; the reader goes on
+                    self._warn.warning(f"apply:{key}", "stream handler failed applying",
+                                       stream=key, entries=len(acked),
+                                       error=f"{type(e).__name__}: {e}"[:200])
             return len(acked)
 
         # Shielded: a shutdown (task cancel) arriving mid-XACK must not drop acked entries.
-        return await asyncio.shield(asyncio.ensure_future(ack_then_apply()))
+        inner = asyncio.ensure_future(ack_then_apply())
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            # Shutting down: the ack may be unresolved (Redis stalled or away). Keep
+            # resolving it for shutdown_grace at most, then leave.
+            give_up[0] = min(give_up[0], loop.time() + self.shutdown_grace)
+            done, _ = await asyncio.wait({inner}, timeout=self.shutdown_grace + 0.5)
+            if not done:  # an attempt still in flight past the grace: its outcome is unknown
+                inner.cancel()
+                log.error("stream ack unresolved at shutdown: the entries it acked (if it "
+                          "ran) are lost, the others stay pending",
+                          extra={"stream": key, "entries": len(entries)})
+            raise
 
-    async def _ack(self, key: str, ids: list) -> list[int]:
-        """XACK each id, one reply per id (1 = this ack took it), in one script call: a
-        pipeline of one XACK per id cost five times all the rest of event ingestion.
-        EVAL, not EVALSHA: the script is short, and there is no NOSCRIPT to recover from."""
-        return await self.redis.execute_command("EVAL", _ACK_SCRIPT_B, 1, key, self.group,
-                                                *ids)
+    async def _ack(self, key: str, ids: list, give_up: list[float]) -> bytes | None:
+        """XACK each id; one byte per id, ``1`` when this ack took it (None: unresolved,
+        given up at ``give_up[0]``). One script call: a pipeline of one XACK per id cost
+        five times all the rest of event ingestion. EVAL, not EVALSHA: the script is
+        short, and there is no NOSCRIPT to recover from. A reply lost is resolved by
+        sending the same call (same receipt key) again: see the module docstring."""
+        receipt = f"{key}:ack:{self.group}:{self._token}:{next(self._seq)}"
+        previous = self._receipts.pop(key, None)
+        keys = (3, key, receipt, previous) if previous else (2, key, receipt)
+        call = ("EVAL", _ACK_SCRIPT_B, *keys, self.group, self.RECEIPT_TTL_MS, *ids)
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            try:
+                reply = await self.redis.execute_command(*call)
+                break
+            except _UNKNOWN_OUTCOME as e:
+                failures += 1
+                left = give_up[0] - loop.time()
+                if left <= 0:
+                    log.error("stream ack unresolved, given up: the entries it acked (if it "
+                              "ran) are lost, the others stay pending", extra={
+                                  "stream": key, "entries": len(ids), "attempts": failures,
+                                  "error": f"{type(e).__name__}: {e}"[:200]})
+                    return None
+                self._warn.warning(f"ack:{key}", "stream ack reply lost, resolving",
+                                   stream=key, error=f"{type(e).__name__}: {e}"[:200])
+                await asyncio.sleep(min(self.BACKOFF_CAP, 0.05 * 2 ** min(failures, 4), left))
+        self._receipts[key] = receipt
+        return reply.encode() if isinstance(reply, str) else reply
 
     async def _claim(self, keys: list[str]) -> int:
         """Take over entries any consumer (a dead replica, or this one before a restart)
@@ -348,7 +448,9 @@ class StreamConsumer:
         return done
 
     async def run(self) -> None:
-        """Poll forever; Redis outages back off (capped at 30 s) and are logged once a minute."""
+        """Poll forever; Redis outages are logged once a minute and retried with a backoff
+        capped at BACKOFF_CAP (0.5 s), so reading resumes within about that of Redis
+        coming back (an attempt against a Redis that refuses connections costs little)."""
         failures = 0
         while True:
             try:
@@ -362,7 +464,7 @@ class StreamConsumer:
                 failures += 1
                 self._warn.warning("poll", "stream read failed", group=self.group,
                                    error=f"{type(e).__name__}: {e}"[:200], failures=failures)
-                await asyncio.sleep(min(30.0, 0.25 * 2 ** min(failures, 7)))
+                await asyncio.sleep(min(self.BACKOFF_CAP, 0.05 * 2 ** min(failures, 4)))
 
 
 def _stream_replies(reply: Any) -> list[tuple[str, Any]]:

@@ -298,3 +298,106 @@ async def test_consumer_survives_redis_going_away_and_back(own_redis):
         c.close()
         await exp.stop()
 
+
+
+# --- issue 9: poison entries, cache eviction, payload memory ------------------------------
+
+def rejected(exporter, reason=None):
+    if reason is not None:
+        return val(exporter, "exporter_events_rejected_total", [("reason", reason)])
+    return sum(s.value for m in exporter.registry.collect() for s in m.samples
+               if s.name == f"{NS}_exporter_events_rejected_total")
+
+
+def ingested(exporter):
+    return sum(s.value for m in exporter.registry.collect() for s in m.samples
+               if s.name == f"{NS}_exporter_events_ingested_total")
+
+
+async def test_cache_eviction_in_the_middle_of_a_batch_loses_nothing(exporters, r,
+                                                                     monkeypatch):
+    """Item 1: the cache of resolved payloads filled up in the middle of a batch whose
+    other payloads prepare had found in it: they must still be applied."""
+    monkeypatch.setattr("exporter.ingest.core.Ingestor.RESOLVED_LIMIT", 3)
+    known = [{"type": "response_time", "seconds": 0.1 * i} for i in range(1, 4)]
+    exp, consumer = exporters(count=100)
+    try:
+        add(r, known)
+        assert await drain(consumer) == 3  # the cache is now full of these three
+        fresh = [{"type": "response_time", "seconds": 1.0 + i} for i in range(5)]
+        add(r, fresh + known * 2)  # new payloads first: they evict while the batch applies
+        assert await drain(consumer) == 11
+        assert read(exp, "response_time") == 14
+        assert rejected(exp) == 0
+        assert val(exp, "analytics_response_time_seconds_count") == 14
+        assert val(exp, "analytics_response_time_seconds_sum") == pytest.approx(
+            3 * (0.1 + 0.2 + 0.3) + sum(1.0 + i for i in range(5)))
+    finally:
+        await close(exp)
+
+
+DEEP = '{"type":"message_read","ts":' + "[" * 1000 + "]" * 1000 + "}"
+HUGE = json.dumps({"type": "response_time", "seconds": int("9" * 400)})
+
+
+@pytest.mark.parametrize("poison", [DEEP, HUGE], ids=["1000-levels-deep", "400-digit-number"])
+async def test_a_poison_entry_costs_only_itself(exporters, r, poison):
+    """Item 3: a poison entry at the head of a 500-entry batch: 499 applied, 1 rejected."""
+    add(r, [poison] + [{"type": "message_sent", "message_type": "text"}] * 250
+        + [{"type": "response_time", "seconds": 0.5 + i / 1000} for i in range(249)])
+    exp, consumer = exporters(count=500)
+    try:
+        assert await drain(consumer) == 500
+        assert read(exp, "message_sent") == 250 and read(exp, "response_time") == 249
+        assert ingested(exp) == 499
+        assert rejected(exp) == 1
+        if poison is DEEP:
+            assert rejected(exp, "malformed") == 1
+        assert r.xpending(STREAM, "anclora-exporter")["pending"] == 0
+    finally:
+        await close(exp)
+
+
+async def test_an_action_that_raises_costs_only_its_payload(exporters, r, monkeypatch):
+    """Item 3, whatever validation lets through: an action raising after the ack is counted
+    internal_error for that payload's entries only."""
+    from exporter.ingest import schema
+    real = schema.validate
+    monkeypatch.setattr(schema, "validate", lambda e: e if e.get("x") else real(e))
+    add(r, [{"type": "response_time", "seconds": int("9" * 400), "x": 1}] * 3
+        + [{"type": "message_read"}] * 7)
+    exp, consumer = exporters(count=500)
+    try:
+        assert await drain(consumer) == 10
+        assert read(exp, "message_read") == 7 and read(exp, "response_time") == 0
+        assert rejected(exp, "internal_error") == 3
+        add(r, [{"type": "response_time", "seconds": int("9" * 400), "x": 1}])
+        assert await drain(consumer) == 1  # once more: not remembered as a good payload
+        assert rejected(exp, "internal_error") == 4 and ingested(exp) == 7
+    finally:
+        await close(exp)
+
+
+async def test_payloads_are_not_kept_in_memory_once_applied(exporters, r):
+    """Item 13: 100 distinct 100 KB payloads (JSON padded with spaces) must not stay in the
+    ingest cache: it keeps what they resolve to, not the payloads."""
+    import gc
+    import tracemalloc
+    exp, consumer = exporters(count=20)
+    try:
+        add(r, [{"type": "message_read"}])
+        await drain(consumer)  # warm up: group, scripts, metric children
+        add(r, ['{"type":"message_read"' + " " * (100_000 + i) + "}" for i in range(100)])
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            assert await drain(consumer) == 100
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert read(exp, "message_read") == 101
+        assert grown < 1_000_000, f"{grown} bytes kept after ingesting 10 MB of payloads"
+    finally:
+        await close(exp)

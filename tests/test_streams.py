@@ -4,13 +4,17 @@ replicas, trimming and outages."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 import pytest
+import redis as redis_sync
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from exporter.metrics import LabelGuard, MetricSet
 from exporter.streams import StreamConsumer
+from tests.support.relay import Relay
 
 
 class Counting:
@@ -240,3 +244,205 @@ async def test_shutdown_during_ack_still_applies_what_was_acked(r):
     await asyncio.sleep(0.1)
     assert h.seen["s1"] == ["0", "1", "2"]
     assert (await r.xpending("s1", "g"))["pending"] == 0
+
+
+# --- issue 9: lost ack replies, Redis stalls, resuming after an outage ---------------------
+
+class Faulty(Counting):
+    """Counting, with ``before_ack(batch_number)`` called as each prepare ends, just before
+    the consumer sends the batch's XACK: the place to inject a fault."""
+
+    def __init__(self, before_ack):
+        super().__init__()
+        self.before_ack, self.batches = before_ack, 0
+
+    async def prepare(self, stream, entries):
+        apply = await super().prepare(stream, entries)
+        self.batches += 1
+        await self.before_ack(self.batches)
+        return apply
+
+
+def fill(port, n, key="s1"):
+    w = redis_sync.Redis(host="127.0.0.1", port=port)
+    pipe = w.pipeline(transaction=False)
+    for i in range(n):
+        pipe.xadd(key, {"n": str(i)})
+    pipe.execute()
+    return w
+
+
+def assert_once(h, n, key="s1"):
+    got = h.seen.get(key, [])
+    lost = set(map(str, range(n))) - set(got)
+    doubled = len(got) - len(set(got))
+    assert (len(lost), doubled) == (0, 0), f"lost {len(lost)}, double counted {doubled}"
+
+
+async def run_until(c, h, n, w, key="s1", timeout=15.0):
+    task = asyncio.create_task(c.run())
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if h.total() >= n and w.xpending(key, "g")["pending"] == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize("client", ["from_url", "retrying"])
+async def test_ack_reply_lost_applies_the_batch_once(redis_server, redis_url, client):
+    """Item 2: the XACK script ran but its reply was lost (connection cut): the batch is
+    applied once, whether the client retries by itself (redis-py's Redis(...): the ack
+    runs again) or not (Redis.from_url(...), as make_redis builds it)."""
+    relay = await Relay("127.0.0.1", redis_server.port).start()
+    if client == "from_url":
+        r = Redis.from_url(f"redis://127.0.0.1:{relay.port}/0", socket_timeout=2)
+    else:
+        r = Redis(host="127.0.0.1", port=relay.port, socket_timeout=2)
+    w = fill(redis_server.port, 5000)
+
+    async def drop_some(batch):
+        if batch % 2:  # every other batch: 5 of 10 lose their ack's reply
+            relay.drop_replies_after(b"XACK", 1)
+
+    h = Faulty(drop_some)
+    c = StreamConsumer(r, lambda: ["s1"], "g", "c1", h, start_id="0", count=500,
+                       block_ms=50, claim_idle_ms=500)
+    try:
+        await run_until(c, h, 5000, w)
+        assert relay.dropped >= 5
+        assert_once(h, 5000)
+        assert w.xpending("s1", "g")["pending"] == 0
+    finally:
+        await r.aclose()
+        await relay.stop()
+        w.close()
+
+
+def stall_redis(port, seconds) -> socket.socket:
+    """DEBUG SLEEP on a connection of its own, not waiting for it: Redis stops answering
+    anyone for ``seconds`` (the caller closes the socket afterwards)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"DEBUG SLEEP %.2f\r\n" % seconds)
+    return s
+
+
+async def test_redis_stalled_longer_than_the_timeout_with_an_ack_in_flight(redis_server,
+                                                                           redis_url):
+    """Item 2: Redis stops answering (1 s) with the ack in flight, the client times out
+    (0.3 s) and the ack runs when Redis wakes: applied once, nothing lost."""
+    socks = []
+
+    async def stall(batch):
+        if batch in (1, 3, 4, 6, 9):
+            socks.append(stall_redis(redis_server.port, 1.0))
+            await asyncio.sleep(0.05)  # Redis is asleep before the XACK goes out
+
+    h = Faulty(stall)
+    r = Redis.from_url(redis_url, socket_timeout=0.3, socket_connect_timeout=0.3)
+    w = fill(redis_server.port, 5000)
+    c = StreamConsumer(r, lambda: ["s1"], "g", "c1", h, start_id="0", count=500,
+                       block_ms=50, claim_idle_ms=500)
+    try:
+        await run_until(c, h, 5000, w)
+        assert len(socks) == 5
+        assert_once(h, 5000)
+        assert w.xpending("s1", "g")["pending"] == 0
+    finally:
+        for s in socks:
+            s.close()
+        await r.aclose()
+        w.close()
+
+
+async def test_shutdown_while_an_ack_is_unresolved_waits_a_bounded_time(redis_server,
+                                                                       redis_url):
+    """Item 2: cancelled while its ack waits on a stalled Redis, the consumer keeps
+    resolving it for ``shutdown_grace`` seconds at most: here Redis wakes within it, so
+    the batch is applied before the cancel completes."""
+    socks = []
+    h = Faulty(lambda batch: asyncio.sleep(0))
+    r = Redis.from_url(redis_url, socket_timeout=0.3, socket_connect_timeout=0.3)
+    w = fill(redis_server.port, 100)
+    c = StreamConsumer(r, lambda: ["s1"], "g", "c1", h, start_id="0", count=500,
+                       block_ms=50)
+    c.shutdown_grace = 3.0
+    task = None
+
+    async def stall_then_cancel(batch):
+        socks.append(stall_redis(redis_server.port, 1.0))
+        await asyncio.sleep(0.05)
+        asyncio.get_running_loop().call_later(0.2, task.cancel)  # mid-resolution
+
+    h.before_ack = stall_then_cancel
+    try:
+        task = asyncio.create_task(c.run())
+        t = time.monotonic()
+        await asyncio.gather(task, return_exceptions=True)
+        waited = time.monotonic() - t
+        assert task.cancelled()
+        assert 0.9 < waited < 3.0  # until Redis woke and the ack resolved, not the grace
+        assert_once(h, 100)
+        assert w.xpending("s1", "g")["pending"] == 0
+    finally:
+        for s in socks:
+            s.close()
+        await r.aclose()
+        w.close()
+
+
+async def test_reading_resumes_within_a_second_of_redis_coming_back(own_redis):
+    """Item 4: after a 4 s outage, the consumer reads again within a second or so of
+    Redis answering (the backoff used to double up to 30 s)."""
+    r = Redis.from_url(own_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    h = Counting()
+    c = StreamConsumer(r, lambda: ["s1"], "g", "c1", h, start_id="0", block_ms=50)
+    task = asyncio.create_task(c.run())
+    w = None
+    try:
+        await asyncio.sleep(0.2)
+        own_redis.stop()
+        await asyncio.sleep(4.0)
+        own_redis.start()
+        w = redis_sync.Redis.from_url(own_redis.url)
+        w.xadd("s1", {"n": "0"})
+        back = time.monotonic()
+        while h.total() < 1 and time.monotonic() - back < 10:
+            await asyncio.sleep(0.02)
+        delay = time.monotonic() - back
+        assert h.seen.get("s1") == ["0"]
+        assert delay < 1.5, f"resumed {delay:.2f} s after Redis came back"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await r.aclose()
+        if w is not None:
+            w.close()
+
+
+async def test_the_ack_script_acks_once_per_receipt_and_keeps_one_receipt(r):
+    """Item 2, the mechanism: the same call run twice (a retry after a lost reply) returns
+    the first run's answer; the next call drops the receipt whose reply came back."""
+    from exporter.streams import _ACK_SCRIPT_B
+    h = Counting()
+    c = consumer(r, h, streams=("s1",), start_id="0")
+    await add(r, "s1", 3)
+    await c._ensure_groups(["s1"])
+    got = await r.xreadgroup("g", "c1", {"s1": ">"})
+    ids = [eid for eid, _ in got[0][1]]
+    call = ("EVAL", _ACK_SCRIPT_B, 2, "s1", "s1:ack:g:t:1", "g", 60000, *ids)
+    assert await r.execute_command(*call) == b"111"
+    assert await r.execute_command(*call) == b"111"  # the receipt, not a second ack (000)
+    assert 0 < await r.pttl("s1:ack:g:t:1") <= 60000
+    assert await r.execute_command(
+        "EVAL", _ACK_SCRIPT_B, 3, "s1", "s1:ack:g:t:2", "s1:ack:g:t:1", "g", 60000,
+        ids[0]) == b"0"
+    assert await r.exists("s1:ack:g:t:1") == 0 and await r.exists("s1:ack:g:t:2") == 1
+    for start in (3, 5):  # through the consumer: one receipt left per stream
+        await add(r, "s1", 2, start)
+        assert await c.poll_once() == 2
+        assert len(await r.keys(f"s1:ack:g:{c._token}:*")) == 1
+    assert h.seen["s1"] == ["3", "4", "5", "6"]

@@ -9,9 +9,9 @@ pending entries reclaimed by the next one, and the group's position kept in Redi
 an exporter restart neither loses nor double counts. The group starts at the stream's
 beginning ("0"): events the app wrote before the exporter first started are counted.
 
-A malformed entry (no ``event`` field, not JSON, not a valid event) is acknowledged and
-counted in ``exporter_events_rejected_total{reason}``: never retried forever, never
-silently dropped.
+A malformed entry (no ``event`` field, not JSON, nested too deep, not a valid event) is
+acknowledged and counted in ``exporter_events_rejected_total{reason}``: never retried
+forever, never silently dropped, and never at the cost of the other entries of its batch.
 """
 
 from __future__ import annotations
@@ -53,19 +53,25 @@ class EventsHandler:
                 raws.append(raw)
         counts = Counter(raws)  # what the batch applies when every ack succeeds
         # Identical payloads are decoded and validated once per batch, and not at all
-        # once applied before (the ingestor keeps what they resolve to).
+        # once applied before (the ingestor keeps what they resolve to). Each payload
+        # succeeds or fails alone: one poison entry never costs its neighbours.
         ing = self.ingestor
-        checked: dict = {}  # raw -> validated event, None (known), or the refusal reason
+        checked: dict = {}  # raw -> (cache key, validated event or kept resolution) | reason
+        resolved, short = ing.resolved, ing.KEY_BYTES
         for raw in counts:
-            if ing.known(raw):
-                checked[raw] = None
+            key = raw if len(raw) <= short else ing.cache_key(raw)
+            hit = resolved(key)  # held here: an eviction cannot take it away
+            if hit is not None:
+                checked[raw] = (key, hit)
                 continue
             try:
-                checked[raw] = ing.check(json.loads(raw))
+                checked[raw] = (key, ing.check(json.loads(raw)))
             except schema.Invalid as e:
                 checked[raw] = e.reason
-            except ValueError:  # not JSON (or not UTF-8)
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                 checked[raw] = "malformed"
+            except Exception:  # noqa: BLE001 - a validation bug: this payload, not the batch
+                checked[raw] = "internal_error"
 
         def apply(acked=None) -> None:
             bad: Counter = Counter()
@@ -77,10 +83,10 @@ class EventsHandler:
             plan = []
             for raw, n in applied.items():
                 result = checked[raw]
-                if isinstance(result, str):
+                if type(result) is str:
                     bad[result] += n
                 else:
-                    plan.append((raw, result, n))
+                    plan.append((*result, n))
             for reason, n in bad.items():
                 if n:
                     ing.reject(reason, f"{n} stream entries refused", "stream", n)
