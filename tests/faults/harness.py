@@ -4,7 +4,7 @@ events they are fed, and the ledger that counts them by stream id.
     added = add_events(r, 5000)                  # XADD, straight to Redis; their ids
     rep = Replica("r1", redis_url, tmp_path).start()
     wait_until_counted(r, added, [rep])          # every id applied, or the group drained
-    lost, double = ledger(added, [rep])          # both must be 0
+    led = ledger(added, [rep])                   # led.lost, led.double: both must be 0
 
 Counting by id, not by the exporter's counters: a SIGKILLed replica takes its counters
 with it, its journal (``replica.py``) survives. lost = ids added that no replica applied;
