@@ -124,3 +124,24 @@ def test_unencodable_text_is_logged_not_lost(tmp_path):
         h.flush()
     (rec,) = [json.loads(x) for x in (tmp_path / "all.log").read_text().splitlines()]
     assert rec["msg"] == "bad name \ufffd" and rec["detail"] == "x\ufffd"
+
+
+@pytest.mark.parametrize("unit", ["a1", "12-", "1.2.", "ab12cd34", "x_", "a.b+"])
+def test_mask_time_grows_linearly_with_the_text(unit):
+    """A long run of word characters without "@" made the JID rule rescan it from every
+    position: 16 KB of "a1a1..." in one log field held the event loop for 3 s, 64 KB
+    for about 45 s. Compared as a ratio (4x the text may cost at most ~8x the time), so a
+    busy machine does not make it flaky."""
+    import time
+
+    def cost(n: int) -> float:
+        text = (unit * (n // len(unit) + 1))[:n]
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            logs.mask(text)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    small, large = cost(4000), cost(16000)
+    assert large < max(8 * small, 0.005), (small, large)
