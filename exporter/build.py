@@ -54,12 +54,8 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
         ("docs/events.md",
          lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),
     ]
-    try:  # the mixin (dashboards, alerts) builds when its sources are present
-        from . import mixin_build
-    except ImportError:
-        mixin_build = None
-    if mixin_build is not None:
-        outs += mixin_build.outputs(root)
+    from . import mixin_build  # the dashboards and alerts
+    outs += mixin_build.outputs(root)
     return outs
 
 
