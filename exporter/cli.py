@@ -155,7 +155,8 @@ def _main(argv: list[str] | None) -> int:
         print(catalog.as_markdown(args.namespace) if args.markdown else catalog.as_json(args.namespace))
         return 0
     if args.command == "config":
-        print(config_mod.as_markdown() if args.markdown else config_mod.as_env_example())
+        from . import stack
+        print(config_mod.as_markdown() if args.markdown else stack.as_env_example())
         return 0
     cfg = _load_config()
     setup_logs(cfg)
