@@ -16,7 +16,6 @@ import time
 import redis as redis_sync
 from redis.asyncio import Redis
 
-from exporter import ingest
 from exporter.app import Exporter
 from exporter.config import Config
 
@@ -81,7 +80,7 @@ async def bare(url: str, group: str) -> float:
 async def ours(url: str, group: str) -> float:
     exp = Exporter(Config.defaults(redis_url=url, events_stream=STREAM, consumer_group=group,
                                    consumer_name="bench"))
-    consumer = ingest.stream_consumer(exp, exp.ingestor, block_ms=100)
+    consumer = exp.events_consumer(block_ms=100)
     t, n = time.perf_counter(), 0
     while n < N:
         n += await consumer.poll_once()

@@ -1,27 +1,40 @@
-"""Assembles the exporter from its config: registry, collectors, background tasks, health."""
+"""The composition root: ``Exporter`` builds everything from one ``Config``, and ``run``
+starts it, serves it and stops it. ``serve`` and ``demo`` both start through ``run``.
+
+Nothing else builds a collector, a stream consumer, a health check or a route: read
+``Exporter.__init__`` to see every part of a running exporter.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
+import signal
+import sys
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from . import __version__, health, ingest
+from . import __version__, health, logs
 from .collectors.bullmq import BullMQCollector
 from .collectors.bullmq_events import BullMQEvents
 from .collectors.redis import RedisCollector
 from .collectors.system import SystemCollector
-from .config import Config, redact_url
+from .config import Config, ConfigError, redact_url
+from .ingest.core import Ingestor
+from .ingest.http import make_handler
+from .ingest.stream import EventsHandler
 from .logs import get_logger
 from .loop_lag import LoopLagMonitor
 from .metrics import LabelGuard, MetricSet, StaleGauges, gauge
 from .scrape import ScrapeRunner
-from .server import ConnectionGuard
+from .server import ConnectionGuard, GuardedSite, make_app, route_library_logs
+from .streams import StreamConsumer
 
 log = get_logger("exporter")
 
@@ -80,22 +93,46 @@ class Exporter:
         self.connections = ConnectionGuard(config.http_max_connections,
                                            config.http_header_timeout, ns)
         self.registry.register(self.connections)
-        self.health = health.Health(health.default_checks(self), config.health_timeout,
-                                    self.metrics)
-        self.extra_routes: list[tuple[str, str, object]] = []  # (method, path, handler)
+        self.health = health.Health(
+            health.default_checks(config, redis=self.redis, analytics_redis=self.analytics_redis,
+                                  job_counts=self.queue_counts,
+                                  app_heaps=lambda: self.gauges.current("app_heap_used_bytes"),
+                                  loop_lag=self.loop_lag.current),
+            config.health_timeout, self.metrics)
         self._tasks: list[asyncio.Task] = []
         self.background: list = [self.loop_lag]  # objects with async run(), see start()
         if config.health_interval > 0:
             self.background.append(health.HealthPoller(self.health, config.health_interval))
         self._first_scrape: asyncio.Task | None = None  # started by ready(), see there
-        self.ingestor = ingest.install(self)  # POST /events and the events stream
+        # Application events: POST /events, and the events stream when one is configured.
+        self.ingestor = Ingestor(self.metrics, self.gauges)
+        self.extra_routes: list[tuple[str, str, object]] = [  # (method, path, handler)
+            ("POST", "/events", make_handler(self.ingestor, config.auth_token,
+                                             config.max_body_bytes, config.http_body_timeout))]
+        if config.events_stream:
+            self.background.append(self.events_consumer())
         if config.bullmq_events:
-            # A blocked XREADGROUP must return before the client's read timeout fires.
-            block_ms = max(10, min(1000, int(config.redis_timeout * 500)))
             self.bullmq_events = BullMQEvents(self.redis, config, self.metrics,
-                                              self.bullmq.queue_names, block_ms=block_ms,
-                                              claim_idle_ms=int(config.stream_claim_idle * 1000))
+                                              self.bullmq.queue_names, self.stream_consumer)
             self.background.append(self.bullmq_events)
+
+    def stream_consumer(self, streams, handler, **options) -> StreamConsumer:
+        """A reader in the exporter's consumer group. Both readers (app events, BullMQ
+        events) are made here, so they share the group, the consumer name and the timing."""
+        cfg = self.config
+        # A blocked XREADGROUP must return before the client's read timeout fires.
+        options = {"block_ms": max(10, min(1000, int(cfg.redis_timeout * 500))),
+                   "claim_idle_ms": int(cfg.stream_claim_idle * 1000), **options}
+        return StreamConsumer(self.redis, streams, cfg.consumer_group, cfg.consumer_name,
+                              handler, self.metrics, **options)
+
+    def events_consumer(self, **options) -> StreamConsumer:
+        """The reader of ANCLORA_EVENTS_STREAM. It starts at the stream's beginning ("0"):
+        the app may have written events before the exporter first started."""
+        stream = self.config.events_stream
+        options = {"start_id": "0", "count": 500, "decode": False,  # the handler takes bytes
+                   "stream_label": lambda key: stream, **options}
+        return self.stream_consumer(lambda: [stream], EventsHandler(self.ingestor), **options)
 
     async def start(self) -> None:
         log.info("exporter starting", extra={"redis": redact_url(self.config.redis_url),
@@ -144,3 +181,101 @@ class Exporter:
         if not self.runner.last_success.get(RedisCollector.name):
             return False, "no scrape has read Redis yet"
         return True, "ok"
+
+
+# --- start-up and shutdown: the one place both `serve` and `demo` go through -------------
+
+async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
+    """Serve the exporter until ``stop`` is set (or SIGINT/SIGTERM); a port that cannot be
+    listened on is one fatal log line and SystemExit(1)."""
+    route_library_logs()
+    exporter = Exporter(cfg)
+    runner = web.AppRunner(make_app(exporter), access_log=None)
+    await runner.setup()
+    host, port = cfg.listen
+    try:
+        # Guarded: request headers have a deadline and connections a cap (see server.py).
+        await GuardedSite(runner, host, port).start()
+    except OSError as e:
+        log.log(logs.LEVELS["fatal"][1], "cannot listen",
+                extra={"listen": f"{host}:{port}", "error": str(e)})
+        await runner.cleanup()
+        raise SystemExit(1) from None
+    await exporter.start()
+    stop = stop or asyncio.Event()
+    stop_on_signals(stop)
+    log.info("listening", extra={"listen": f"{host}:{port}"})
+    try:
+        await stop.wait()
+    finally:
+        await exporter.stop()
+        await runner.cleanup()
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT and SIGTERM set ``stop`` (where the platform allows signal handlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+def load_config(prog: str, env=None, **overrides) -> Config:
+    """Config.from_env, with a bad setting as one line naming it and exit code 2."""
+    try:
+        return Config.from_env(env, **overrides)
+    except ConfigError as e:
+        print(f"{prog}: configuration error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def setup_logs(cfg: Config, prog: str = "anclora-exporter") -> None:
+    """logs.setup, with a log file that cannot be opened (say ``all.log`` is a directory;
+    the directory itself is checked by Config.from_env) as the one-line configuration
+    error and exit code 2, like any other bad setting."""
+    try:
+        logs.setup(cfg.log_level, cfg.service_name, cfg.log_dir,
+                   stream=_StdoutUntilReaderGone(sys.stdout))
+    except OSError as e:
+        print(f"{prog}: configuration error: ANCLORA_LOG_DIR={cfg.log_dir!r}: cannot write "
+              f"log files there ({e.strerror or e})", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+class _StdoutUntilReaderGone:
+    """stdout for the JSON log lines. Once its reader is gone (``serve | head``) the lines
+    are dropped, where logging printed a '--- Logging error ---' traceback for each: the
+    exporter keeps serving, and the ANCLORA_LOG_DIR files keep every line."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> None:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.gone = True
+        stdout_reader_gone()
+
+
+def stdout_reader_gone() -> int:
+    """The reader of our output stopped reading (``| head``): that is its choice, not our
+    error, so end quietly with 0. stdout now points at /dev/null, or the interpreter's last
+    flush raises again ("Exception ignored ... BrokenPipeError")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0

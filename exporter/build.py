@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from . import catalog, config
+from . import catalog, config, stack
 from .ingest import schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,26 +40,22 @@ def _compose(root: Path) -> str:
     m = pattern.search(text)
     if not m:
         raise ValueError("docker-compose.monitoring.yml: exporter-env markers not found")
-    return text[:m.start()] + m.group(1) + config.as_compose_env(m.group(2)) + "\n" + \
+    return text[:m.start()] + m.group(1) + stack.as_compose_env(m.group(2)) + "\n" + \
         m.group(3).lstrip("\n") + text[m.end():]
 
 
 def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
     outs: list[tuple[str, Callable[[], str]]] = [
         ("docs/metrics.md", lambda: catalog.as_markdown() + "\n"),
-        (".env.example", lambda: config.as_env_example()),
+        (".env.example", stack.as_env_example),
         ("README.md", lambda: _readme(root)),
         ("docker-compose.monitoring.yml", lambda: _compose(root)),
         ("exporter/ingest/events.schema.json", schema.json_schema_text),
         ("docs/events.md",
          lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),
     ]
-    try:  # the mixin (dashboards, alerts) builds when its sources are present
-        from . import mixin_build
-    except ImportError:
-        mixin_build = None
-    if mixin_build is not None:
-        outs += mixin_build.outputs(root)
+    from . import mixin_build  # the dashboards and alerts
+    outs += mixin_build.outputs(root)
     return outs
 
 

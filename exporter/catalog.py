@@ -265,10 +265,6 @@ def get(name: str) -> MetricSpec:
         raise KeyError(f"metric {name!r} is not in the catalog (exporter/catalog.py)") from None
 
 
-def by_source(source: str) -> list[MetricSpec]:
-    return [m for m in METRICS if source in m.source]
-
-
 def series_names(spec: MetricSpec, namespace: str) -> list[str]:
     """Every sample name the metric produces in the exposition format."""
     base = spec.full_name(namespace)

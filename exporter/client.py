@@ -279,7 +279,13 @@ def configure(transport, **options) -> EventClient:
     return _default
 
 
-def _module_helper(name: str):
+def __getattr__(name: str):
+    """``client.record_lead(...)`` and the other module-level helpers (PEP 562): each calls
+    the ``EventClient`` method of that name on the client set by ``configure``, looked up at
+    call time, so a helper imported before ``configure`` still reaches the configured client."""
+    if name not in HELPERS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
     def helper(*args, **kwargs):
         if _default is None:
             raise RuntimeError("call exporter.client.configure(transport) first")
@@ -289,5 +295,5 @@ def _module_helper(name: str):
     return helper
 
 
-globals().update({n: _module_helper(n) for n in HELPERS})
-
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(HELPERS))

@@ -1,9 +1,10 @@
 """Configuration from environment variables, validated once at start.
 
-Every setting is declared once in ``SETTINGS`` (variable, default, parser, meaning); the
-README's configuration table and ``.env.example`` are generated from it
-(``python -m exporter config --markdown`` / ``--env-example``), and a test fails when the
-committed copies drift. A wrong value stops the exporter with one line naming the
+Every setting is declared once in ``SETTINGS`` (variable, default, parser, meaning), and
+``Config`` is made from it: one attribute per setting, typed by its parser. The README's
+configuration table and ``.env.example`` are generated from it (``python -m exporter config
+--markdown`` / ``--env-example``; the stack's own variables are in ``stack.py``), and a
+test fails when the committed copies drift. A wrong value stops the exporter with one line naming the
 variable and what was expected (``ConfigError``).
 """
 
@@ -14,7 +15,7 @@ import os
 import re
 import socket
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, make_dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
@@ -150,12 +151,18 @@ def _level(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Setting:
+    """One variable: ``Config.<attr>`` = ``parse(os.environ.get(env, default))``."""
     attr: str
     env: str
-    default: str
+    default: str  # the one default, as the string a user would write
     parse: Callable[[str], Any]
     doc: str
     secret: bool = False
+
+    @property
+    def type(self) -> str:
+        """The type of the parsed value: the return annotation of ``parse``."""
+        return self.parse.__annotations__["return"]
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -260,127 +267,8 @@ _THRESHOLD_PAIRS = (("health_rss_degraded", "health_rss_unhealthy"),
                     ("health_disk_degraded", "health_disk_unhealthy"))
 
 
-# The stack's own variables (docker-compose.monitoring.yml, alertmanager/entrypoint.sh).
-# The exporter never reads them; they live here so `.env.example` documents every variable
-# the bundle uses in one generated file. Secrets are never values: they are paths to files
-# (mounted as compose secrets), except the Grafana admin password, which has no default.
-STACK_SETTINGS: tuple[Setting, ...] = (
-    Setting("grafana_admin_user", "GRAFANA_ADMIN_USER", "admin", _str,
-            "Grafana admin login, applied on Grafana's FIRST start only (see README)."),
-    Setting("grafana_admin_password", "GRAFANA_ADMIN_PASSWORD", "", _str,
-            "Grafana admin password, required (compose refuses to start without it); "
-            "applied on first start only: later use `grafana cli admin reset-admin-password`.",
-            secret=True),
-    Setting("grafana_port", "GRAFANA_PORT", "3001", _str,
-            "Host port of Grafana (published on all interfaces, the one UI meant for people)."),
-    Setting("grafana_root_url", "GRAFANA_ROOT_URL", "http://localhost:3001", _str,
-            "Public URL of Grafana (links in alerts and emails)."),
-    Setting("prometheus_port", "PROMETHEUS_PORT", "9090", _str,
-            "Host port of Prometheus, bound to 127.0.0.1."),
-    Setting("prometheus_retention", "PROMETHEUS_RETENTION", "15d", _str,
-            "How long Prometheus keeps samples."),
-    Setting("prometheus_cluster", "PROMETHEUS_CLUSTER", "anclora", _str,
-            "`cluster` external label on every series and alert."),
-    Setting("prometheus_env", "PROMETHEUS_ENV", "production", _str,
-            "`env` external label on every series and alert."),
-    Setting("alertmanager_port", "ALERTMANAGER_PORT", "9093", _str,
-            "Host port of Alertmanager, bound to 127.0.0.1."),
-    Setting("alertmanager_external_url", "ALERTMANAGER_EXTERNAL_URL", "http://localhost:9093", _str,
-            "URL people reach Alertmanager at (silence links in notifications)."),
-    Setting("alertmanager_smtp_smarthost", "ALERTMANAGER_SMTP_SMARTHOST", "smtp.example.com:587",
-            _str, "SMTP server host:port for alert email."),
-    Setting("alertmanager_smtp_from", "ALERTMANAGER_SMTP_FROM", "alertmanager@example.com", _str,
-            "From address of alert email."),
-    Setting("alertmanager_smtp_username", "ALERTMANAGER_SMTP_USERNAME", "", _str,
-            "SMTP login; empty = no authentication."),
-    Setting("alertmanager_smtp_require_tls", "ALERTMANAGER_SMTP_REQUIRE_TLS", "true", _str,
-            "Require STARTTLS to the SMTP server (true/false)."),
-    Setting("alertmanager_email_to", "ALERTMANAGER_EMAIL_TO", "oncall@example.com", _str,
-            "Who receives critical and warning alert email."),
-    Setting("alertmanager_slack_channel", "ALERTMANAGER_SLACK_CHANNEL", "#whatsapp-bot-alerts",
-            _str, "Slack channel of warning, info and unrouted alerts."),
-    Setting("alertmanager_slack_critical_channel", "ALERTMANAGER_SLACK_CRITICAL_CHANNEL",
-            "#whatsapp-bot-critical", _str, "Slack channel of critical alerts."),
-    Setting("alertmanager_slack_business_channel", "ALERTMANAGER_SLACK_BUSINESS_CHANNEL",
-            "#whatsapp-bot-business", _str, "Slack channel of business alerts (category=business)."),
-    Setting("slack_webhook_url_file", "SLACK_WEBHOOK_URL_FILE", "./secrets/slack_webhook_url", _str,
-            "File holding the Slack incoming-webhook URL of the alert channels (not in git)."),
-    Setting("slack_business_webhook_url_file", "SLACK_BUSINESS_WEBHOOK_URL_FILE",
-            "./secrets/slack_business_webhook_url", _str,
-            "File holding the Slack webhook URL of the business channel (not in git)."),
-    Setting("smtp_password_file", "SMTP_PASSWORD_FILE", "./secrets/smtp_password", _str,
-            "File holding the SMTP password (may be empty; not in git)."),
-    Setting("pagerduty_routing_key_file", "PAGERDUTY_ROUTING_KEY_FILE",
-            "./secrets/pagerduty_routing_key", _str,
-            "File holding the PagerDuty Events API v2 routing key (not in git)."),
-    Setting("stack_redis_url", "STACK_REDIS_URL", "redis://redis:6379/0", _str,
-            "Redis the stack's exporter and redis-exporter read, as seen from a container "
-            "(the `demo` profile's Redis is redis://redis:6379/0)."),
-    Setting("exporter_port", "EXPORTER_PORT", "9464", _str,
-            "Host port of the exporter (POST /events from your app), bound to 127.0.0.1."),
-    Setting("loki_port", "LOKI_PORT", "3100", _str,
-            "Host port of Loki, bound to 127.0.0.1."),
-    Setting("app_log_dir", "APP_LOG_DIR", "./logs", _str,
-            "Host directory with your app's JSON log files (*.log) for the log shipper."),
-    Setting("prometheus_tag", "PROMETHEUS_TAG", "v2.55.1", _str, "prom/prometheus image tag."),
-    Setting("alertmanager_tag", "ALERTMANAGER_TAG", "v0.27.0", _str, "prom/alertmanager image tag."),
-    Setting("grafana_tag", "GRAFANA_TAG", "11.3.0", _str, "grafana/grafana image tag."),
-    Setting("node_exporter_tag", "NODE_EXPORTER_TAG", "v1.8.2", _str, "prom/node-exporter image tag."),
-    Setting("redis_exporter_tag", "REDIS_EXPORTER_TAG", "v1.62.0", _str,
-            "oliver006/redis_exporter image tag."),
-    Setting("loki_tag", "LOKI_TAG", "3.2.1", _str, "grafana/loki image tag."),
-    Setting("alloy_tag", "ALLOY_TAG", "v1.4.2", _str, "grafana/alloy image tag."),
-    Setting("promtail_tag", "PROMTAIL_TAG", "3.2.1", _str,
-            "grafana/promtail image tag (profile `promtail`)."),
-    Setting("redis_tag", "REDIS_TAG", "7.2.6-alpine", _str, "redis image tag (profile `demo`)."),
-    Setting("exporter_tag", "EXPORTER_TAG", "0.1.0", _str,
-            "Tag of the exporter image built from ./Dockerfile."),
-)
-
-
-@dataclass(frozen=True)
-class Config:
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    analytics_redis_url: str = ""
-    redis_timeout: float = 2.0
-    listen: tuple[str, int] = ("0.0.0.0", 9464)
-    namespace: str = "anclora"
-    bullmq_prefix: str = "bull"
-    queues: tuple[str, ...] = ()
-    queue_pattern: str = "*"
-    max_queues: int = 100
-    priority_names: dict[int, str] = field(default_factory=dict)
-    dlq_queues: dict[str, str] = field(default_factory=dict)
-    bullmq_events: bool = True
-    consumer_group: str = "anclora-exporter"
-    consumer_name: str = ""
-    stream_claim_idle: float = 30.0
-    events_stream: str = "anclora:events"
-    auth_token: str = ""
-    max_body_bytes: int = 1 << 20
-    http_header_timeout: float = 10.0
-    http_body_timeout: float = 10.0
-    http_max_connections: int = 512
-    label_limit: int = 100
-    label_limits: dict[str, int] = field(default_factory=dict)
-    series_limit: int = 2000
-    series_limit_total: int = 50000
-    gauge_ttl: float = 300.0
-    scrape_timeout: float = 5.0
-    health_timeout: float = 2.0
-    health_interval: float = 15.0
-    health_queue_waiting_degraded: int = 10000
-    health_rss_degraded: int = 256 << 20
-    health_rss_unhealthy: int = 1 << 30
-    health_heap_degraded: int = 805306368
-    health_loop_lag_degraded: float = 0.1
-    health_loop_lag_unhealthy: float = 1.0
-    health_disk_degraded: float = 0.85
-    health_disk_unhealthy: float = 0.95
-    disk_path: str = "/"
-    service_name: str = "whatsapp-bot"
-    log_level: str = "info"
-    log_dir: str = ""
+class _ConfigMethods:
+    """How a ``Config`` is made; its fields are made from ``SETTINGS`` below."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Config":
@@ -415,6 +303,14 @@ class Config:
     @classmethod
     def defaults(cls, **overrides: Any) -> "Config":
         return cls.from_env({}, **overrides)
+
+
+# Config's fields come from SETTINGS, so a setting's default lives in one place (its
+# Setting) and its type is its parser's return type, e.g. ``listen: tuple[str, int]``.
+Config = make_dataclass("Config", [(s.attr, s.type) for s in SETTINGS],
+                        bases=(_ConfigMethods,), frozen=True)
+Config.__module__ = __name__
+Config.__doc__ = "Every setting, parsed and checked: one attribute per entry of SETTINGS."
 
 
 # --- checks of parsed values, run by Config.from_env: each raises ValueError ------------
@@ -458,31 +354,3 @@ def as_markdown() -> str:
         default = f"`{s.default}`" if s.default else "(empty)"
         rows.append(f"| `{s.env}` | {default} | {s.doc} |")
     return "\n".join(rows)
-
-
-def as_env_example() -> str:
-    out = ["# Every variable the exporter reads, with its default. Copy to .env and edit.",
-           "# Generated by `python -m exporter config --env-example`; the stack's own",
-           "# variables (Grafana, Alertmanager receivers) follow the exporter's.", ""]
-    sections = (((), SETTINGS),
-                (("# --- the stack (docker-compose.monitoring.yml) ---", ""), STACK_SETTINGS))
-    for header, settings in sections:
-        out += header
-        for s in settings:
-            out += [f"# {s.doc}", f"{s.env}={s.default}", ""]
-    return "\n".join(out)
-
-
-# How the compose file's exporter service sets a few variables differently from .env:
-# Redis as a container sees it, the listen address fixed by the port mapping, logs on stdout.
-COMPOSE_FIXED = {"ANCLORA_REDIS_URL": "${STACK_REDIS_URL:-redis://redis:6379/0}",
-                 "ANCLORA_LISTEN_ADDRESS": "0.0.0.0:9464", "ANCLORA_LOG_DIR": ""}
-
-
-def as_compose_env(indent: str = "      ") -> str:
-    """The exporter service's `environment:` entries: every setting, default from .env."""
-    lines = []
-    for s in SETTINGS:
-        value = COMPOSE_FIXED.get(s.env, f"${{{s.env}:-{s.default}}}")
-        lines.append(f'{indent}{s.env}: "{value}"')
-    return "\n".join(lines)

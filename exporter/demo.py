@@ -10,11 +10,9 @@ by the real ``bullmq`` package (priorities, delayed follow-ups, bulk campaigns) 
 worked through by a real BullMQ Worker that "calls the WhatsApp API" (simulated latency,
 occasional 5xx and 429, failures land in BullMQ's failed set); every business fact goes
 to the exporter as an application event through ``exporter.client`` over the Redis
-events stream. Scenarios:
-  calm      a quiet afternoon
-  busy      a campaign day: 5x the traffic, bigger bulk sends
-  incident  mostly slow periods: WhatsApp API slow and failing, breaker open, pool
-            exhausted, heap high, critical errors, so the alerts have something to catch
+events stream. The scenarios (``SCENARIOS``) are described in ``demo --help`` (cli.py).
+
+The exporter itself starts and stops through ``app.run``, exactly as ``serve`` does.
 """
 
 from __future__ import annotations
@@ -398,13 +396,13 @@ SHUTDOWN_SECONDS = 10.0
 
 
 async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
-    from .cli import serve, stop_on_signals
+    from . import app
 
     stop = asyncio.Event()
-    stop_on_signals(stop)
+    app.stop_on_signals(stop)
     if duration:
         asyncio.get_running_loop().call_later(duration, stop.set)
-    tasks = [asyncio.create_task(serve(cfg, stop), name="exporter"),
+    tasks = [asyncio.create_task(app.run(cfg, stop), name="exporter"),
              asyncio.create_task(traffic.run(stop), name="traffic")]
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()  # one ended (an error, or stop): end the other
@@ -429,8 +427,7 @@ def main(scenario: str, listen: str | None, seed: int | None, duration: float | 
 
 
 def _main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
-    from . import config as config_mod
-    from .cli import setup_logs
+    from . import app
 
     redis = DemoRedis().start()
     try:
@@ -438,21 +435,17 @@ def _main(scenario: str, listen: str | None, seed: int | None, duration: float |
         if listen:
             env["ANCLORA_LISTEN_ADDRESS"] = listen
         env.setdefault("ANCLORA_LISTEN_ADDRESS", "127.0.0.1:9464")
-        try:
-            # The demo's worker reports its own queue events (with message types), so the
-            # BullMQ events-stream counting is off to avoid counting them twice.
-            cfg = config_mod.Config.from_env(env, redis_url=redis.url, queues=(QUEUE,),
-                                             bullmq_events=False)
-        except config_mod.ConfigError as e:
-            print(f"demo: configuration error: {e}", file=sys.stderr)
-            return 2
+        # The demo's worker reports its own queue events (with message types), so the
+        # BullMQ events-stream counting is off to avoid counting them twice.
+        cfg = app.load_config("demo", env, redis_url=redis.url, queues=(QUEUE,),
+                              bullmq_events=False)
         host, port = cfg.listen
         problem = _cannot_listen(host, port)
         if problem:
             print(f"demo: cannot listen on {host}:{port} ({problem}); pick another with "
                   "--listen host:port", file=sys.stderr)
             return 1
-        setup_logs(cfg, "demo")
+        app.setup_logs(cfg, "demo")
         shown = "localhost" if host in ("0.0.0.0", "127.0.0.1", "") else host
         print(f"demo: scenario {scenario}, Redis: {redis.how}\n"
               f"demo: http://{shown}:{port}/metrics  http://{shown}:{port}/health  "

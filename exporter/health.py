@@ -205,15 +205,14 @@ def disk_check(path: str, degraded: float, unhealthy: float) -> Check:
     return Check("disk", run, critical=False)
 
 
-def default_checks(exporter) -> list[Check]:
-    """The six checks /health runs for a running exporter (catalog.HEALTH_CHECKS)."""
-    cfg = exporter.config
+def default_checks(cfg, *, redis, analytics_redis, job_counts: Callable[[], Awaitable[dict]],
+                   app_heaps: Callable[[], dict], loop_lag: Callable[[], float]) -> list[Check]:
+    """The six checks /health runs (catalog.HEALTH_CHECKS), given what each one reads."""
     return [
-        redis_check(exporter.redis),
-        analytics_redis_check(exporter.analytics_redis),
-        queue_check(exporter.queue_counts, cfg.health_queue_waiting_degraded),
-        memory_check(cfg, lambda: exporter.gauges.current("app_heap_used_bytes")),
-        event_loop_check(exporter.loop_lag.current, cfg.health_loop_lag_degraded,
-                         cfg.health_loop_lag_unhealthy),
+        redis_check(redis),
+        analytics_redis_check(analytics_redis),
+        queue_check(job_counts, cfg.health_queue_waiting_degraded),
+        memory_check(cfg, app_heaps),
+        event_loop_check(loop_lag, cfg.health_loop_lag_degraded, cfg.health_loop_lag_unhealthy),
         disk_check(cfg.disk_path, cfg.health_disk_degraded, cfg.health_disk_unhealthy),
     ]

@@ -24,8 +24,7 @@ LEVELS: dict[str, tuple[int, int]] = {
     "http": (4, 15), "debug": (5, 10), "trace": (6, 5),
 }
 _PY_TO_NAME = {py: name for name, (_, py) in LEVELS.items()}
-COMPONENTS = ("queue", "analytics", "whatsapp", "bot", "api", "exporter", "ingest", "health")
-HTTP, TRACE = LEVELS["http"][1], LEVELS["trace"][1]
+HTTP = LEVELS["http"][1]  # the level of the access log (http.log)
 
 for _name, (_, _py) in LEVELS.items():
     logging.addLevelName(_py, _name)

@@ -16,8 +16,7 @@ from typing import Iterable
 
 from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram,
                                disable_created_metrics)
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
-                                    HistogramMetricFamily, Metric)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from . import catalog
 from .catalog import COUNTER, GAUGE, HISTOGRAM, MetricSpec
@@ -229,14 +228,15 @@ class MetricSet:
 
 
 def family(spec_name: str, namespace: str) -> Metric:
-    """An empty metric family for a collect-on-scrape catalog entry."""
+    """An empty gauge or counter family for a collect-on-scrape catalog entry (no
+    collector yields a histogram: those are pushed, through ``MetricSet``)."""
     spec = catalog.get(spec_name)
     name = spec.full_name(namespace)
     if spec.type == GAUGE:
         return GaugeMetricFamily(name, spec.help, labels=spec.labels)
     if spec.type == COUNTER:
         return CounterMetricFamily(name[:-len("_total")], spec.help, labels=spec.labels)
-    return HistogramMetricFamily(name, spec.help, labels=spec.labels)
+    raise ValueError(f"{spec_name} is a {spec.type}; collectors yield gauges and counters")
 
 
 def gauge(spec_name: str, namespace: str, samples: Iterable[tuple[Iterable[str], float]]

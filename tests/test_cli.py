@@ -148,3 +148,33 @@ def test_serve_logging_into_a_closed_pipe_keeps_serving_quietly():
         _, err = proc.communicate(timeout=15)
     assert err.decode() == ""
     assert proc.returncode == 0
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "exporter", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_serve_help_lists_every_setting_and_points_at_the_reference():
+    from exporter.config import SETTINGS
+    p = cli("serve", "--help")
+    assert p.returncode == 0
+    for s in SETTINGS:
+        assert f"  {s.env} [{s.default}]\n" in p.stdout
+    assert "python -m exporter config --markdown" in p.stdout
+
+
+def test_demo_help_has_a_line_per_scenario():
+    from exporter import cli as cli_mod, demo
+    assert set(cli_mod.DEMO_SCENARIOS) == set(demo.SCENARIOS)
+    p = cli("demo", "--help")
+    assert p.returncode == 0
+    for name, about in cli_mod.DEMO_SCENARIOS.items():
+        assert f"  {name:<9} {about}\n" in p.stdout
+
+
+def test_bare_config_prints_its_usage():
+    p = cli("config")
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout.startswith("usage: python -m exporter config [-h] [--markdown | --env-example]")
+    assert "--env-example  the .env.example file" in p.stdout

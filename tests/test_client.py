@@ -110,6 +110,22 @@ def test_module_level_helpers_use_the_configured_client():
                         {"type": "active_conversations", "count": 3}]
 
 
+def test_module_helper_imported_before_configure_reaches_the_configured_client():
+    from exporter.client import record_message_read  # before configure, as an app may
+    with pytest.raises(RuntimeError, match="configure"):
+        record_message_read()
+    t = Collect()
+    client_mod.configure(t)
+    try:
+        record_message_read()
+    finally:
+        client_mod._default = None
+    assert t.events == [{"type": "message_read"}]
+    assert "record_message_read" in dir(client_mod)
+    with pytest.raises(AttributeError):
+        client_mod.record_nothing  # noqa: B018 - only HELPERS are helpers
+
+
 def test_stream_transport_writes_one_json_event_per_entry(redis_url):
     r = redis_sync.Redis.from_url(redis_url)
     c = EventClient(RedisStreamTransport(r, stream="s"), batch_size=10)

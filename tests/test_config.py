@@ -1,8 +1,9 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from exporter import config
+from exporter import config, stack
 from exporter.config import Config, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +68,27 @@ def test_redact_url():
     assert config.redact_url("redis://h:6379/0") == "redis://h:6379/0"
 
 
-def test_every_setting_is_a_config_field():
-    fields = set(Config.__dataclass_fields__)
-    assert {s.attr for s in config.SETTINGS} == fields
+def test_every_setting_is_a_config_field_typed_by_its_parser():
+    fields = dataclasses.fields(Config)
+    assert [f.name for f in fields] == [s.attr for s in config.SETTINGS]
+    types = {f.name: f.type for f in fields}
+    assert types["listen"] == "tuple[str, int]" and types["redis_timeout"] == "float"
+    assert types["priority_names"] == "dict[int, str]" and types["bullmq_events"] == "bool"
+
+
+def test_a_setting_has_one_default_the_one_in_settings():
+    # Config has no defaults of its own: every default comes from parsing SETTINGS.
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               for f in dataclasses.fields(Config))
+    c = Config.defaults()
+    assert c.max_body_bytes == 1 << 20 and c.health_rss_degraded == 256 << 20
+    assert c.health_heap_degraded == 768 << 20 and c.gauge_ttl == 300.0
+    assert Config.defaults(max_queues=7).max_queues == 7
+
+
+def test_config_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config.defaults().namespace = "other"
 
 
 def test_env_example_lists_every_variable():
@@ -81,12 +100,12 @@ def test_env_example_lists_every_variable():
 
 def test_env_example_lists_every_stack_variable():
     text = (ROOT / ".env.example").read_text()
-    head, sep, stack = text.partition("# --- the stack (docker-compose.monitoring.yml) ---")
+    head, sep, stack_part = text.partition("# --- the stack (docker-compose.monitoring.yml) ---")
     assert sep
-    for s in config.STACK_SETTINGS:
-        assert f"\n{s.env}={s.default}\n" in stack, f"{s.env} missing from .env.example"
+    for s in stack.STACK_SETTINGS:
+        assert f"\n{s.env}={s.default}\n" in stack_part, f"{s.env} missing from .env.example"
     # Secrets are files or empty: no value that could be a password ships.
-    secret = [s for s in config.STACK_SETTINGS if s.secret]
+    secret = [s for s in stack.STACK_SETTINGS if s.secret]
     assert [s.env for s in secret] == ["GRAFANA_ADMIN_PASSWORD"] and secret[0].default == ""
 
 

@@ -8,7 +8,6 @@ import json
 import pytest
 import redis as redis_sync
 
-from exporter import ingest
 from exporter.app import Exporter
 from exporter.config import Config
 from tests.ingest_cases import CASES, NS
@@ -24,7 +23,7 @@ async def exporters(redis_url):
         e = Exporter(Config.defaults(redis_url=redis_url, consumer_name=name))
         options.setdefault("block_ms", 20)
         made.append(e)
-        return e, ingest.stream_consumer(e, e.ingestor, **options)
+        return e, e.events_consumer(**options)
     yield make
     for e in made:
         await e.stop()  # again for those a test closed: harmless
@@ -273,7 +272,7 @@ async def test_exporter_runs_the_stream_consumer_in_the_background(redis_url, r)
 
 async def test_consumer_survives_redis_going_away_and_back(own_redis):
     exp = Exporter(Config.defaults(redis_url=own_redis.url, redis_timeout=0.5))
-    consumer = ingest.stream_consumer(exp, exp.ingestor, block_ms=50)
+    consumer = exp.events_consumer(block_ms=50)
     task = asyncio.create_task(consumer.run())
     c = redis_sync.Redis.from_url(own_redis.url)
     try:

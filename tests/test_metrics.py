@@ -4,7 +4,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter import catalog
-from exporter.metrics import LabelGuard, MetricSet, StaleGauges
+from exporter.metrics import LabelGuard, MetricSet, StaleGauges, family
 
 
 def make(limit=3, limits=None):
@@ -222,3 +222,10 @@ def test_own_metrics_keep_reporting_when_app_input_spent_the_budget():
     assert guard.total == 3
     assert reg.get_sample_value("anclora_exporter_events_rejected_total",
                                 {"reason": "too_big"}) == 1
+
+
+def test_family_builds_gauges_and_counters_and_refuses_a_histogram():
+    assert family("queue_active_messages", "anclora").name == "anclora_queue_active_messages"
+    assert family("exporter_http_connections_closed_total", "anclora").type == "counter"
+    with pytest.raises(ValueError, match="histogram"):
+        family("queue_processing_duration_seconds", "anclora")

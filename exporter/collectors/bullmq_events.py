@@ -140,18 +140,18 @@ class BullMQEventsHandler:
 class BullMQEvents:
     """Background task (``run()``) counting every watched queue's events stream."""
 
-    def __init__(self, redis, config, metrics, queue_names, block_ms: int = 1000,
-                 claim_idle_ms: int = 30000):
+    def __init__(self, redis, config, metrics, queue_names,
+                 make_consumer: Callable[..., StreamConsumer]):
+        """``make_consumer(streams, handler, **options)``: the Exporter's one factory of
+        stream consumers (its group, consumer name and timing)."""
         self.prefix = config.bullmq_prefix
         self._queues: dict[str, str] = {}
         self.queue_names = queue_names  # async () -> [queue], the collector's (cached) list
         self.handler = BullMQEventsHandler(redis, self.prefix, dict(config.priority_names),
                                            metrics, self._queue_of)
         metrics.declare(["queue_messages_processed_total", "queue_messages_failed_total"])
-        self.consumer = StreamConsumer(
-            redis, self._streams, config.consumer_group, config.consumer_name, self.handler,
-            metrics, stream_label=self._queue_of, start_id="$", block_ms=block_ms,
-            claim_idle_ms=claim_idle_ms)
+        self.consumer = make_consumer(self._streams, self.handler,
+                                      stream_label=self._queue_of, start_id="$")
 
     def _queue_of(self, stream: str) -> str:
         return self._queues.get(stream) or stream[len(self.prefix) + 1:-len(":events")]

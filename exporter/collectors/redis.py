@@ -30,7 +30,6 @@ class RedisCollector:
     def __init__(self, redis: Redis, namespace: str):
         self.redis = redis
         self.ns = namespace
-        self.up = False
 
     async def collect(self):
         ns = self.ns
@@ -40,10 +39,8 @@ class RedisCollector:
             ping = time.perf_counter() - start
             info = parse_info(await self.redis.info())
         except (RedisError, OSError) as e:
-            self.up = False
             raise PartialScrape(f"redis unreachable: {type(e).__name__}",
                                 [gauge("exporter_redis_up", ns, [((), 0.0)])]) from e
-        self.up = True
         fams = [gauge("exporter_redis_up", ns, [((), 1.0)]),
                 gauge("redis_ping_latency_seconds", ns, [((), ping)])]
         for key, metric in (("uptime_in_seconds", "redis_uptime_seconds"),
