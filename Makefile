@@ -1,10 +1,14 @@
 # The commands README gives. `make test` is also what CI runs (.ci/run).
-PYTHON ?= python3
+# Everything runs in .venv, which `make deps` creates: a system Python marked
+# EXTERNALLY-MANAGED (Debian, Ubuntu) is never touched. `make test PYTHON=python3` uses
+# that interpreter as it is instead (CI images that are already set up).
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
 
 .PHONY: deps demo serve test generate check-generated bench
 
 deps:
-	scripts/install-deps.sh
+	VENV=$(VENV) PYTHON=$(PYTHON) scripts/install-deps.sh
 
 demo: deps
 	$(PYTHON) -m exporter demo

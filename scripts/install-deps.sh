@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the exporter, its tests and the demo need, skipping what is already there:
 # Debian packages (redis-server, Prometheus, Alertmanager, the two exporters we compare
-# with, docker-compose for `config` validation) and the Python package with its dev extras.
+# with, docker-compose for `config` validation) and the Python package with its dev extras,
+# into the interpreter named by $PYTHON (default .venv/bin/python, a virtualenv created
+# here with python3 when missing: never the system's own Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +26,10 @@ if [ ${#need[@]} -gt 0 ]; then
     "${need[@]}" >/dev/null
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-$VENV/bin/python}"
+if [ "$PYTHON" = "$VENV/bin/python" ] && [ ! -x "$PYTHON" ]; then
+  echo "creating the virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+"$PYTHON" -m pip install -q --disable-pip-version-check -e '.[dev]'
