@@ -82,7 +82,7 @@ def demo_run(redis_server):
     env = {**os.environ, "ANCLORA_REDIS_URL": redis_server.url, "ANCLORA_LOG_LEVEL": "warn"}
     proc = start_demo(env, port, "--scenario", "busy", "--seed", "7")
     seen: dict = {}
-    want = set(SPEC_EVENT_METRICS) | set(APP_METRICS) - RARE | (set(STATE_METRICS) if HAVE_STATE_COLLECTOR else set())
+    want = set(SPEC_EVENT_METRICS) | set(APP_METRICS) - RARE | set(STATE_METRICS)
     started = time.monotonic()
     first_data = None
     health = None
