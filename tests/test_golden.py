@@ -103,8 +103,10 @@ async def fixed_state(url: str):
 
 
 @pytest.fixture
-async def scrape(redis_url):
-    """The /metrics body of a real Exporter over HTTP, after the fixed state and events."""
+async def scrape(own_redis):
+    """The /metrics body of a real Exporter over HTTP, after the fixed state and events.
+    A redis-server of its own: a stray writer on the shared one would change the bytes."""
+    redis_url = own_redis.url
     worker = await fixed_state(redis_url)
     exporter = Exporter(Config.defaults(redis_url=redis_url))
     exporter.bullmq.clock = lambda: FIXED_NOW
