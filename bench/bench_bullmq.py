@@ -129,11 +129,49 @@ async def _scrape_vs_client(url: str, queues: list) -> tuple[float, float]:
     return ours, theirs
 
 
+async def _packing(url: str) -> dict:
+    """Commands packed and writes made over 3 scrapes of the same queues: the state reads
+    are packed once while the queue list is unchanged, the age lookup on every scrape,
+    and each round trip is one write (was tests/collectors/test_bullmq.py's assertion
+    ``packs == [28, 1, 1, 1]`` for 2 queues)."""
+    from redis.asyncio.connection import Connection
+    packs, writes = [], []
+    real_pack, real_send = Connection.pack_commands, Connection.send_packed_command
+
+    def pack(self, cmds):
+        packs.append(len(cmds))
+        return real_pack(self, cmds)
+
+    async def send(self, *a, **kw):
+        writes.append(1)
+        return await real_send(self, *a, **kw)
+
+    redis = Redis.from_url(url, socket_timeout=5)
+    await redis.ping()  # the connection's handshake is writes too: made before counting
+    # Named queues: discovery's SCANs would be writes of their own.
+    names = tuple(f"bench-{i:02d}" for i in range(QUEUES))
+    collector = BullMQCollector(redis, Config.defaults(redis_url=url, queues=names))
+    Connection.pack_commands, Connection.send_packed_command = pack, send
+    try:
+        for _ in range(3):
+            await collector.collect()
+    finally:
+        Connection.pack_commands, Connection.send_packed_command = real_pack, real_send
+        await redis.aclose()
+    state = len(collector._reads[1])
+    return {"name": "commands packed over 3 scrapes of 50 queues (state reads, then age lookups)",
+            "figure": packs, "baseline": [state] + [packs[-1]] * 3,
+            "baseline_name": "state reads packed once, one age lookup per scrape",
+            "writes": len(writes), "round_trips": collector.round_trips,
+            "ok": packs == [state] + [packs[-1]] * 3 and len(writes) == collector.round_trips,
+            "command": "python -m bench bullmq"}
+
+
 async def _bench(server: RedisServer) -> list[dict]:
     queues = await _fill(server.url)
     for q in queues:
         await q.close()
-    rows = []
+    rows = [await _packing(server.url)]
     proxied = f"redis://127.0.0.1:{_latency_proxy(server.port, DELAY)}/0"
     for url in (server.url, proxied):
         ping = Redis.from_url(url)

@@ -20,6 +20,8 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .fastpath.prometheus import escape_label_value
+
 _ESCAPING = openmetrics.UNDERSCORES
 _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram",
           "unknown": "untyped"}
@@ -33,7 +35,7 @@ def _prefix(name: str, labels: dict) -> str:
     if not labels:
         return name
     pairs = ",".join('{}="{}"'.format(openmetrics.escape_label_name(k, _ESCAPING),
-                                      openmetrics._escape(v, openmetrics.ALLOWUTF8, False))
+                                      escape_label_value(v))
                      for k, v in sorted(labels.items()))
     return f"{name}{{{pairs}}}"
 
@@ -111,7 +113,7 @@ def _original_line(s) -> str:
     labelstr = ""
     if s.labels:
         labelstr = ",".join('{}="{}"'.format(openmetrics.escape_label_name(k, _ESCAPING),
-                                             openmetrics._escape(v, openmetrics.ALLOWUTF8, False))
+                                             escape_label_value(v))
                             for k, v in sorted(s.labels.items()))
     timestamp = ""
     if s.timestamp is not None:

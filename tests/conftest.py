@@ -1,10 +1,16 @@
-"""Shared fixtures. Tests run against real redis-server processes they start themselves."""
+"""Shared fixtures. Tests run against real redis-server processes they start themselves.
+Shared helpers that are not fixtures live in tests/support/; test modules import nothing
+from each other."""
 
 from __future__ import annotations
 
 import pytest
 import redis as redis_sync
+from aiohttp.test_utils import TestClient, TestServer
 
+from exporter.app import Exporter
+from exporter.config import Config
+from exporter.server import make_app
 from tests.support.procs import RedisServer
 
 
@@ -30,3 +36,44 @@ def own_redis():
     server = RedisServer().start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def r(redis_url):
+    """A synchronous client of the test's clean Redis, to write state and read it back."""
+    c = redis_sync.Redis.from_url(redis_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+async def http(redis_url):
+    """``await http(**config overrides)`` -> a test client of a new Exporter on the test's
+    Redis; every one made is closed and stopped after the test."""
+    async def start(**overrides):
+        exporter = Exporter(Config.defaults(redis_url=redis_url, **overrides))
+        client = TestClient(TestServer(make_app(exporter)))
+        await client.start_server()
+        made.append((client, exporter))
+        return client
+    made = []
+    yield start
+    for client, exporter in made:
+        await client.close()
+        await exporter.stop()
+
+
+@pytest.fixture
+async def exporters(redis_url):
+    """``exporters(name, **consumer options)`` -> (Exporter, its events-stream consumer),
+    not started (tests drive ``poll_once``); every one made is stopped after the test."""
+    made = []
+
+    def make(name="c1", **options):
+        e = Exporter(Config.defaults(redis_url=redis_url, consumer_name=name))
+        options.setdefault("block_ms", 20)
+        made.append(e)
+        return e, e.events_consumer(**options)
+    yield make
+    for e in made:
+        await e.stop()  # again for those a test stopped: harmless

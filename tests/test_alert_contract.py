@@ -14,8 +14,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support.stack import ROOT, alertmanager_config, prometheus_config
-from tests.test_alertmanager import CATEGORIES, SEVERITIES, expected_receivers
+from tests.support.stack import (CATEGORIES, ROOT, SEVERITIES, alertmanager_config,
+                                 expected_receivers, prometheus_config)
 
 SETS = {"generated": sorted((ROOT / "alerts").glob("*.yml")),
         "e2e": sorted((ROOT / "tests/e2e/rules").glob("*.yml"))}

@@ -10,10 +10,8 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support.stack import AM_DIR, RECEIVERS, alertmanager_config, render_alertmanager
-
-SEVERITIES = ("critical", "warning", "info")
-CATEGORIES = ("queue", "analytics", "whatsapp", "redis", "system", "business", "exporter")
+from tests.support.stack import (AM_DIR, CATEGORIES, RECEIVERS, SEVERITIES,
+                                 alertmanager_config, expected_receivers, render_alertmanager)
 
 pytestmark = pytest.mark.skipif(not shutil.which("amtool"),
                                 reason="amtool missing (apt-get install prometheus-alertmanager)")
@@ -38,15 +36,6 @@ def test_check_config_passes(am_config):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "5 receivers" in r.stdout and "4 inhibit rules" in r.stdout
     assert "1 templates" in r.stdout
-
-
-def expected_receivers(severity: str, category: str) -> str:
-    by_severity = {"critical": "critical-alerts", "warning": "warning-alerts",
-                   "info": "info-alerts"}.get(severity, "default")
-    if category == "business":
-        # The business channel always; a critical business alert pages as well.
-        return "business-alerts,critical-alerts" if severity == "critical" else "business-alerts"
-    return by_severity
 
 
 MATRIX = [(s, c) for s in SEVERITIES for c in CATEGORIES] + [

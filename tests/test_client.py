@@ -10,7 +10,7 @@ import redis as redis_sync
 from exporter import client as client_mod
 from exporter.client import EventClient, HttpTransport, RedisStreamTransport
 from exporter.ingest import schema
-from tests.test_ingest_http import http, scrape  # noqa: F401 - fixture
+from tests.support.scrape import scrape
 
 # One call per helper, with the arguments a bot would pass.
 CALLS = {

@@ -2,7 +2,6 @@
 and BullMQ processing produce is non-zero within 30 s, nothing is refused, and Ctrl-C stops
 everything, including the redis-server the demo started itself."""
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -27,10 +26,8 @@ SPEC_EVENT_METRICS = [m.name for m in catalog.METRICS
 APP_METRICS = [m.name for m in catalog.METRICS if "app" in m.source]
 # Rare by design (a handful per hour in calm traffic): not required within 30 s.
 RARE = {"errors_total", "rate_limit_rejections_total"}
-# Read from BullMQ's keys by exporter/collectors/bullmq.py (the bullmq branch).
+# Read from BullMQ's keys by exporter/collectors/bullmq.py.
 STATE_METRICS = ["queue_waiting_messages", "queue_active_messages", "queue_dlq_messages"]
-HAVE_STATE_COLLECTOR = importlib.util.find_spec("exporter.collectors.bullmq") is not None and \
-    "BullMQCollector" in (ROOT / "exporter/app.py").read_text()
 
 
 def totals(text: str) -> dict:
@@ -85,7 +82,7 @@ def demo_run(redis_server):
     env = {**os.environ, "ANCLORA_REDIS_URL": redis_server.url, "ANCLORA_LOG_LEVEL": "warn"}
     proc = start_demo(env, port, "--scenario", "busy", "--seed", "7")
     seen: dict = {}
-    want = set(SPEC_EVENT_METRICS) | set(APP_METRICS) - RARE | (set(STATE_METRICS) if HAVE_STATE_COLLECTOR else set())
+    want = set(SPEC_EVENT_METRICS) | set(APP_METRICS) - RARE | set(STATE_METRICS)
     started = time.monotonic()
     first_data = None
     health = None
@@ -123,9 +120,6 @@ def test_every_other_app_metric_is_live(demo_run, name):
 
 @pytest.mark.parametrize("name", STATE_METRICS)
 def test_bullmq_state_gauges_are_live(demo_run, name):
-    if not HAVE_STATE_COLLECTOR:
-        pytest.skip("expected after merge: BullMQ state gauges come from "
-                    "exporter/collectors/bullmq.py (branch bullmq), absent or not wired here")
     assert demo_run["seen"].get(name, 0) > 0, name
 
 

@@ -8,7 +8,7 @@ import json
 import time
 import zlib
 
-from tests.test_ingest_http import http, rejected, scrape  # noqa: F401 (fixture)
+from tests.support.scrape import rejected, scrape
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from exporter.ingest import schema
-from tests.test_ingest_http import http, rejected, scrape  # noqa: F401 (fixture)
-from tests.test_ingest_stream import drain, exporters, r, val  # noqa: F401 (fixtures)
+from tests.support.scrape import rejected, scrape
+from tests.support.streams import drain, val
 
 SURROGATE = '{"type":"message_sent","message_type":"\\ud800"}'  # valid JSON, not UTF-8-able
 

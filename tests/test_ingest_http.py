@@ -3,36 +3,9 @@
 import json
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.app import Exporter
-from exporter.config import Config
-from exporter.server import make_app
 from tests.ingest_cases import CASES
-from tests.test_server import samples
-
-
-@pytest.fixture
-async def http(redis_url):
-    async def start(**overrides):
-        exporter = Exporter(Config.defaults(redis_url=redis_url, **overrides))
-        client = TestClient(TestServer(make_app(exporter)))
-        await client.start_server()
-        made.append((client, exporter))
-        return client
-    made = []
-    yield start
-    for client, exporter in made:
-        await client.close()
-        await exporter.stop()
-
-
-async def scrape(client) -> dict:
-    return samples(await (await client.get("/metrics")).text())
-
-
-def rejected(s, reason):
-    return s.get(("anclora_exporter_events_rejected_total", (("reason", reason),)), 0)
+from tests.support.scrape import rejected, scrape
 
 
 async def test_every_case_through_http_as_one_array(http):

@@ -70,8 +70,8 @@ def test_schema_file_and_validator_agree_on_invalid(event, reason):
         jsonschema.validate(event, json.loads(SCHEMA_FILE.read_text()))
 
 
-def test_schema_file_is_the_generated_one():
-    assert SCHEMA_FILE.read_text() == schema.json_schema_text()
+def test_schema_is_a_valid_draft_2020_12_schema():
+    # Drift of events.schema.json from schema.json_schema_text() is test_generated's.
     jsonschema.Draft202012Validator.check_schema(schema.json_schema())
 
 

@@ -11,29 +11,9 @@ import redis as redis_sync
 from exporter.app import Exporter
 from exporter.config import Config
 from tests.ingest_cases import CASES, NS
+from tests.support.streams import drain, val
 
 STREAM = "anclora:events"
-
-
-@pytest.fixture
-async def exporters(redis_url):
-    made = []
-
-    def make(name="c1", **options):
-        e = Exporter(Config.defaults(redis_url=redis_url, consumer_name=name))
-        options.setdefault("block_ms", 20)
-        made.append(e)
-        return e, e.events_consumer(**options)
-    yield make
-    for e in made:
-        await e.stop()  # again for those a test closed: harmless
-
-
-@pytest.fixture
-def r(redis_url):
-    c = redis_sync.Redis.from_url(redis_url)
-    yield c
-    c.close()
 
 
 def add(r, events, stream=STREAM):
@@ -43,22 +23,8 @@ def add(r, events, stream=STREAM):
     pipe.execute()
 
 
-def val(exporter, name, labels=()):
-    return exporter.registry.get_sample_value(f"{NS}_{name}", dict(labels)) or 0
-
-
 def read(exporter, etype):
     return val(exporter, "exporter_events_ingested_total", [("type", etype)])
-
-
-async def drain(consumer, rounds=50):
-    total = 0
-    for _ in range(rounds):
-        n = await consumer.poll_once()
-        total += n
-        if n == 0:
-            return total
-    return total
 
 
 async def close(*exporters):

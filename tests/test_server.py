@@ -2,28 +2,7 @@
 
 import asyncio
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from prometheus_client.parser import text_string_to_metric_families
-
-from exporter.app import Exporter
-from exporter.config import Config
-from exporter.server import make_app
-
-
-def samples(text: str) -> dict:
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-async def client_for(url: str) -> tuple[TestClient, Exporter]:
-    exporter = Exporter(Config.defaults(redis_url=url, redis_timeout=0.5, health_timeout=1.0))
-    client = TestClient(TestServer(make_app(exporter)))
-    await client.start_server()
-    return client, exporter
+from tests.support.scrape import client_for, samples
 
 
 async def test_metrics_and_health_follow_redis_down_and_back(own_redis):

@@ -9,10 +9,9 @@ can only be read from its hash once its id is known (a Lua script could do both 
 trip, but would need EVAL rights and a script cache on the user's Redis).
 
 A round trip is not redis-py's pipeline, whose per-reply timeout and response callbacks
-were most of a scrape's cost at ~750 replies: ``round_trip`` writes the commands at once
-(packed once while the queue list stays the same) and reads the raw replies on one pooled
-connection under a single timeout. A scrape cut off mid-read drops that connection, so no
-stale replies are left for the next command sent on it.
+were most of a scrape's cost at ~750 replies: ``exporter/fastpath/redis.py`` writes the
+commands at once (packed once while the queue list stays the same) and reads the raw
+replies on one pooled connection under a single timeout.
 
 State semantics follow the client's ``getJobCounts`` for the queue's BullMQ generation
 (``meta.version``): up to 5.x a paused queue's jobs sit in the ``paused`` list and are
@@ -23,17 +22,16 @@ stay in ``wait`` with ``meta.paused=1`` and are reported as ``waiting``, ``pause
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
-import math
 import re
 import time
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from ..catalog import BULLMQ_STATES
+from ..fastpath import redis as fastpath_redis
 from ..labels import label_value
 from ..logs import RateLimitedLog, get_logger
 from ..metrics import OTHER, gauge
@@ -185,39 +183,16 @@ class BullMQCollector:
 
     # --- reading -----------------------------------------------------------------
     async def round_trip(self, cmds: list[tuple], cache: bool = False) -> list:
-        """Replies (raw bytes/ints) to ``cmds``, sent in one write and read on one pooled
-        connection under one timeout (the client's ``socket_timeout``) for the whole trip.
-        A reply that is an error (e.g. WRONGTYPE) is returned as the exception, in its
-        place. ``cache``: reuse the packed bytes while the same ``cmds`` list is sent
-        again. Cut off before every reply was read (timeout, cancelled scrape, broken
-        socket), the connection is dropped rather than returned with replies pending."""
-        if not cmds:
-            return []
-        pool = self.redis.connection_pool
-        conn = await pool.get_connection()
-        done = False
-        try:
-            async with asyncio.timeout(conn.socket_timeout):
-                packed = self._packed[1] if cache and self._packed[0] is cmds else None
-                if packed is None:
-                    packed = conn.pack_commands(cmds)
-                    if cache:
-                        self._packed = (cmds, packed)
-                await conn.send_packed_command(packed)
-                out = []
-                for _ in cmds:
-                    try:  # math.inf: no per-reply timeout, the trip's one applies
-                        out.append(await conn.read_response(disable_decoding=True,
-                                                            timeout=math.inf))
-                    except ResponseError as e:
-                        out.append(e)
-            done = True
+        """Replies (raw bytes/ints, an error reply as its exception) to ``cmds``, in one
+        write and under one timeout (fastpath.redis.round_trip). ``cache``: reuse the
+        packed bytes while the same ``cmds`` list is sent again."""
+        packed = self._packed[1] if cache and self._packed[0] is cmds else None
+        out, packed = await fastpath_redis.round_trip(self.redis, cmds, packed)
+        if cache:
+            self._packed = (cmds, packed)
+        if cmds:
             self.round_trips += 1
-            return out
-        finally:
-            if not done:
-                await conn.disconnect()
-            await pool.release(conn)
+        return out
 
     async def read(self, queues: list[str]) -> dict[str, QueueState]:
         """States of ``queues`` and their dead-letter queues, in one round trip."""

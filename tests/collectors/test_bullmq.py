@@ -221,34 +221,6 @@ async def test_one_round_trip_for_many_queues(redis_url, client, monkeypatch):
     assert sum(jobs(s, f"q{i:02d}")["prioritized"] for i in range(20)) == 20
 
 
-async def test_commands_packed_once_and_one_write_per_round_trip(redis_url, client, monkeypatch):
-    from redis.asyncio.connection import Connection
-    async with queue(redis_url, "pk") as q:
-        await q.add("x", {})
-    await client.ping()  # the pooled connection made (its handshake is writes too)
-    packs, writes = [], []
-    real_pack, real_send = Connection.pack_commands, Connection.send_packed_command
-
-    def pack(self, cmds):
-        packs.append(len(cmds))
-        return real_pack(self, cmds)
-
-    async def send(self, *a, **kw):
-        writes.append(1)
-        return await real_send(self, *a, **kw)
-
-    monkeypatch.setattr(Connection, "pack_commands", pack)
-    monkeypatch.setattr(Connection, "send_packed_command", send)
-    c = BullMQCollector(client, config(redis_url, queues=("pk", "pk2")))
-    for _ in range(3):
-        assert jobs(samples(await c.collect()), "pk")["waiting"] == 1
-    # the state reads are packed once for the unchanged queue list; the age lookup each time
-    assert packs == [2 * (11 + 3), 1, 1, 1] and len(writes) == 6 and c.round_trips == 6
-    c.config = config(redis_url, queues=("pk",))  # another queue list: packed anew
-    await c.collect()
-    assert packs[-2:] == [11 + 3, 1]
-
-
 async def test_a_scrape_cut_off_mid_read_leaves_no_stale_replies(redis_url, client):
     async with queue(redis_url, "cut") as q:
         await q.add("x", {})

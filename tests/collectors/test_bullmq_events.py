@@ -12,6 +12,7 @@ from exporter.app import Exporter
 from exporter.collectors.bullmq_events import error_type
 from exporter.config import Config
 from tests.collectors.bullmq_support import opts, queue, wait_until
+from tests.support.scrape import samples
 
 
 def exporter_for(url: str, name: str = "replica-1", count: int = 500) -> Exporter:
@@ -165,7 +166,6 @@ async def test_running_exporter_serves_bullmq_metrics_over_http(own_redis):
     from aiohttp.test_utils import TestClient, TestServer
 
     from exporter.server import make_app
-    from tests.test_server import samples
 
     exp = Exporter(Config.defaults(redis_url=own_redis.url, redis_timeout=0.5,
                                    consumer_name="http"))  # discovery, background reader

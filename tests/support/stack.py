@@ -20,6 +20,18 @@ PROM_DIR = ROOT / "prometheus"
 SECRETS = ("slack_webhook_url", "slack_business_webhook_url", "smtp_password",
            "pagerduty_routing_key")
 RECEIVERS = ("default", "critical-alerts", "warning-alerts", "info-alerts", "business-alerts")
+# The labels alertmanager.yml routes on, and the receivers each pair must reach.
+SEVERITIES = ("critical", "warning", "info")
+CATEGORIES = ("queue", "analytics", "whatsapp", "redis", "system", "business", "exporter")
+
+
+def expected_receivers(severity: str, category: str) -> str:
+    by_severity = {"critical": "critical-alerts", "warning": "warning-alerts",
+                   "info": "info-alerts"}.get(severity, "default")
+    if category == "business":
+        # The business channel always; a critical business alert pages as well.
+        return "business-alerts,critical-alerts" if severity == "critical" else "business-alerts"
+    return by_severity
 
 # What .env.example gives the entrypoint (the same defaults, read from the generated file).
 def env_example() -> dict[str, str]:
