@@ -1,6 +1,7 @@
 // Queue alerts: the SPEC matrix rows of group "queue" plus QueuePausedWithWaitingJobs.
 // A queue is the subject of each alert: everything is aggregated `by (queue)`.
 local lib = import '../lib/alerts.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   prometheusAlerts+:: {
@@ -20,7 +21,7 @@ local lib = import '../lib/alerts.libsonnet';
 
     local backlog(name, severity, threshold, forDuration) = lib.alert(
       name, severity, forDuration=forDuration, dashboard='queue', panel='Queue depth', vars=q,
-      expr='%s > %d' % [lib.queueWaiting(c), threshold],
+      expr='%s > %d' % [queries.queueWaiting(c), threshold],
       summary='Queue {{ $labels.queue }} has a large backlog.',
       description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} (threshold %s).' % lib.thousands(threshold),
     ),
@@ -29,8 +30,8 @@ local lib = import '../lib/alerts.libsonnet';
       name, severity, forDuration=forDuration, dashboard='queue', panel='Error rate', vars=q,
       // The ratio only counts when the queue carries real traffic (minQueueRate).
       expr='(\n%s\n) > %g\nand on (queue)\n%s > %g' % [
-        lib.queueErrorRatio(c, c.rateWindow), threshold,
-        lib.queueFinishedRate(c, c.rateWindow), c.minQueueRate,
+        queries.queueErrorRatio(c, c.rateWindow), threshold,
+        queries.queueFinishedRate(c, c.rateWindow), c.minQueueRate,
       ],
       summary='Queue {{ $labels.queue }} fails many messages.',
       description='{{ $value | humanizePercentage }} of the messages finished by queue {{ $labels.queue }} failed (threshold %g%%).' % (threshold * 100),
@@ -48,7 +49,7 @@ local lib = import '../lib/alerts.libsonnet';
           %(waiting)s > 0
           unless on (queue) (%(finished)s > 0)
           unless on (queue) (max by (queue) (%(ns)s_bullmq_queue_paused{%(exporterSelector)s}) == 1)
-        ||| % (c { waiting: lib.queueWaiting(c), finished: lib.queueFinishedRate(c, c.rateWindow) }),
+        ||| % (c { waiting: queries.queueWaiting(c), finished: queries.queueFinishedRate(c, c.rateWindow) }),
         summary='Queue {{ $labels.queue }} has stopped processing.',
         description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} but none was processed or failed in the last %s.' % c.rateWindow,
       ),

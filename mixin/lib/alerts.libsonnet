@@ -29,30 +29,4 @@
 
   // '30m' -> 1800: sorts windows shortest first.
   seconds(d):: std.parseInt(d[:std.length(d) - 1]) * { s: 1, m: 60, h: 3600, d: 86400 }[d[std.length(d) - 1]],
-
-  // Messages finished (processed or failed) per second per queue. A queue whose messages
-  // all fail has no `processed` series at all, and one without failures no `failed`
-  // series, so a plain sum of the two would drop exactly the interesting queues.
-  queueFinishedRate(c, window)::
-    local r = c { w: window };
-    std.rstripChars(|||
-      (
-        (sum by (queue) (rate(%(ns)s_queue_messages_processed_total{%(exporterSelector)s}[%(w)s]))
-          + sum by (queue) (rate(%(ns)s_queue_messages_failed_total{%(exporterSelector)s}[%(w)s])))
-        or sum by (queue) (rate(%(ns)s_queue_messages_processed_total{%(exporterSelector)s}[%(w)s]))
-        or sum by (queue) (rate(%(ns)s_queue_messages_failed_total{%(exporterSelector)s}[%(w)s]))
-      )
-    ||| % r, '\n'),
-
-  // Failed / finished per queue; absent (never NaN) when nothing failed or nothing ran.
-  queueErrorRatio(c, window)::
-    local r = c { w: window };
-    'sum by (queue) (rate(%(ns)s_queue_messages_failed_total{%(exporterSelector)s}[%(w)s]))\n/\n' % r
-    + $.queueFinishedRate(c, window),
-
-  // Messages waiting per queue. Every exporter replica reads the same Redis keys, so
-  // replicas are collapsed with max before priorities are added up: two replicas must
-  // not double a backlog.
-  queueWaiting(c)::
-    'sum by (queue) (max by (queue, priority) (%(ns)s_queue_waiting_messages{%(exporterSelector)s}))' % c,
 }

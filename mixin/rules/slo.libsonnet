@@ -1,6 +1,7 @@
 // SLO recording rules: the error ratio of each SLO over every window the burn-rate alerts
 // read (SRE workbook, chapter 5). Recorded once, read by alerts and dashboards alike.
 local lib = import '../lib/alerts.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   local c = $._config,
@@ -18,7 +19,7 @@ local lib = import '../lib/alerts.libsonnet';
       {
         name: 'slo-queue.rules',
         rules: [
-          { record: $.sloRecord.queue(w), expr: lib.queueErrorRatio(c, w) }
+          { record: $.sloRecord.queue(w), expr: queries.queueErrorRatio(c, w) }
           for w in $.sloRuleWindows
         ],
       },
