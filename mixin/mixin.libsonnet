@@ -28,7 +28,6 @@ local base = std.foldl(function(acc, f) acc + f, alertFiles + dashboardFiles, {}
 
 base {
   local c = self._config,
-  local subjects = import 'alerts/subjects.libsonnet',
   local dashboards = super.grafanaDashboards,
 
   // The id of the panel titled `title` on dashboard `key`; a typo fails the build.
@@ -37,17 +36,13 @@ base {
     assert std.length(ids) == 1 : 'dashboard %s has no panel titled %s' % [key, title];
     ids[0],
 
-  // One pass over every alert: the inhibition labels (alerts/subjects.libsonnet), runbook_url (docs/runbooks.md#alertname) and dashboard_url
+  // One pass over every alert: runbook_url (docs/runbooks.md#alertname) and dashboard_url
   // (the panel that shows the alert's signal, with its template variables filled in).
   prometheusAlerts+:: {
     groups: [
       g {
         rules: [
           r {
-            labels+: (
-              assert std.objectHas(subjects, r.alert) : 'mixin/alerts/subjects.libsonnet has no row for ' + r.alert;
-              subjects[r.alert]
-            ),
             annotations+: {
               runbook_url: c.runbookUrlPattern % std.asciiLower(r.alert),
               dashboard_url: c.dashboardUrlPattern % {

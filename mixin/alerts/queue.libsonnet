@@ -9,7 +9,7 @@ local queries = import '../lib/queries.libsonnet';
     local q = '&var-queue={{ $labels.queue }}',
 
     local latency(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='queue', panel='Processing latency p95', vars=q,
+      name, severity, subject='queue-latency', dependsOn='redis', forDuration=forDuration, dashboard='queue', panel='Processing latency p95', vars=q,
       expr=|||
         histogram_quantile(%(queueLatencyQuantile)g,
           sum by (queue, le) (rate(%(ns)s_queue_processing_duration_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
@@ -20,14 +20,14 @@ local queries = import '../lib/queries.libsonnet';
     ),
 
     local backlog(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='queue', panel='Queue depth', vars=q,
+      name, severity, subject='queue-backlog', dependsOn='redis', forDuration=forDuration, dashboard='queue', panel='Queue depth', vars=q,
       expr='%s > %d' % [queries.queueWaiting(c), threshold],
       summary='Queue {{ $labels.queue }} has a large backlog.',
       description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} (threshold %s).' % lib.thousands(threshold),
     ),
 
     local errors(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='queue', panel='Error rate', vars=q,
+      name, severity, subject='queue-error-rate', dependsOn='redis', forDuration=forDuration, dashboard='queue', panel='Error rate', vars=q,
       // The ratio only counts when the queue carries real traffic (minQueueRate).
       expr='(\n%s\n) > %g\nand on (queue)\n%s > %g' % [
         queries.queueErrorRatio(c, c.rateWindow), threshold,
@@ -42,7 +42,7 @@ local queries = import '../lib/queries.libsonnet';
       backlog('CriticalQueueBacklog', 'critical', c.queueBacklogCritical, c.queueBacklogCriticalFor),
       errors('CriticalQueueErrorRate', 'critical', c.queueErrorRatioCritical, c.queueErrorRatioCriticalFor),
       lib.alert(
-        'QueueProcessingStopped', 'critical', forDuration=c.queueStoppedFor,
+        'QueueProcessingStopped', 'critical', subject='queue-stopped', dependsOn='redis', forDuration=c.queueStoppedFor,
         dashboard='queue', panel='Throughput', vars=q,
         // Nothing finished while messages wait. A paused queue has its own alert below.
         expr=|||
@@ -57,14 +57,14 @@ local queries = import '../lib/queries.libsonnet';
       backlog('HighQueueBacklog', 'warning', c.queueBacklogWarning, c.queueBacklogWarningFor),
       errors('HighQueueErrorRate', 'warning', c.queueErrorRatioWarning, c.queueErrorRatioWarningFor),
       lib.alert(
-        'HighDLQMessages', 'warning', forDuration=c.dlqWarningFor,
+        'HighDLQMessages', 'warning', subject='queue-dlq', dependsOn='redis', forDuration=c.dlqWarningFor,
         dashboard='queue', panel='DLQ messages', vars=q,
         expr='max by (queue) (%(ns)s_queue_dlq_messages{%(exporterSelector)s}) > %(dlqWarning)d' % c,
         summary='Dead-letter queue of {{ $labels.queue }} is filling up.',
         description='{{ $value | humanize }} messages sit in the dead-letter queue of {{ $labels.queue }} (threshold %s).' % lib.thousands(c.dlqWarning),
       ),
       lib.alert(
-        'QueuePausedWithWaitingJobs', 'warning', forDuration=c.queuePausedFor,
+        'QueuePausedWithWaitingJobs', 'warning', subject='queue-paused', dependsOn='redis', forDuration=c.queuePausedFor,
         dashboard='queue', panel='Queue depth', vars=q,
         // BullMQ 5 moves a paused queue's jobs to the `paused` state, 6 keeps them `waiting`.
         expr=|||

@@ -1,19 +1,39 @@
-// Small helpers for alert groups. Each alert names the dashboard panel that shows its
+// Small helpers for alert groups and recording rules. Each alert names the dashboard panel that shows its
 // signal (hidden fields); mixin.libsonnet turns that into `dashboard_url` and adds
 // `runbook_url` to every alert in one pass, so no alert can miss either.
 {
   // One alerting rule. `for` '0' (or omitted) means the alert fires at the first evaluation.
-  alert(name, severity, expr, summary, description, dashboard, panel, forDuration='0', vars=''):: {
-    alert: name,
-    expr: expr,
-    [if forDuration != '0' then 'for']: forDuration,
-    labels: { severity: severity },
-    annotations: { summary: summary, description: description },
-    dashboard:: dashboard,
-    panel:: panel,
-    // Extra dashboard URL parameters, e.g. '&var-queue={{ $labels.queue }}'.
-    dashboardVars:: vars,
-  },
+  // `subject` and `dependsOn` are the labels Alertmanager's inhibition reads
+  // (alertmanager/alertmanager.yml):
+  //   subject    what the alert is about; a critical mutes the warning/info alerts of the
+  //              same subject (and queue/instance), e.g. CriticalQueueLatency mutes
+  //              HighQueueLatency. One alert per (category, subject, severity).
+  //   dependsOn  whose data the alert reads: 'exporter' (app events, the exporter's own
+  //              collectors) or 'redis' (BullMQ state read from Redis); these alerts are
+  //              muted while the exporter (subject exporter-up) or Redis (redis-up) is
+  //              down. null only for the alerts that say the exporter itself is down.
+  alert(name, severity, subject, dependsOn, expr, summary, description, dashboard, panel, forDuration='0', vars='')::
+    assert std.member(['exporter', 'redis', null], dependsOn) : '%s: dependsOn %s' % [name, dependsOn];
+    {
+      alert: name,
+      expr: $.promql(expr),
+      [if forDuration != '0' then 'for']: forDuration,
+      labels: { severity: severity, subject: subject }
+              + (if dependsOn == null then {} else { depends_on: dependsOn }),
+      annotations: { summary: summary, description: description },
+      dashboard:: dashboard,
+      panel:: panel,
+      // Extra dashboard URL parameters, e.g. '&var-queue={{ $labels.queue }}'.
+      dashboardVars:: vars,
+    },
+
+  // One recording rule.
+  record(name, expr):: { record: name, expr: $.promql(expr) },
+
+  // Multi-line PromQL ends with one newline (a readable YAML block), a one-liner with none.
+  promql(expr)::
+    local e = std.stripChars(expr, ' \t\n');
+    if std.length(std.findSubstr('\n', e)) > 0 then e + '\n' else e,
 
   // A rule group; every alert gets the `category` label (the group name unless given).
   group(name, rules, category=name):: {

@@ -19,21 +19,18 @@ local queries = import '../lib/queries.libsonnet';
       {
         name: 'slo-queue.rules',
         rules: [
-          { record: $.sloRecord.queue(w), expr: queries.queueErrorRatio(c, w) }
+          lib.record($.sloRecord.queue(w), queries.queueErrorRatio(c, w))
           for w in $.sloRuleWindows
         ],
       },
       {
         name: 'slo-whatsapp.rules',
         rules: [
-          {
-            record: $.sloRecord.whatsapp(w),
-            expr: |||
-              sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s, status_code=~"%(whatsappServerErrorStatus)s"}[%(w)s]))
-              /
-              sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s}[%(w)s]))
-            ||| % (c { w: w }),
-          }
+          lib.record($.sloRecord.whatsapp(w), |||
+            sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s, status_code=~"%(whatsappServerErrorStatus)s"}[%(w)s]))
+            /
+            sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s}[%(w)s]))
+          ||| % (c { w: w }))
           for w in $.sloRuleWindows
         ],
       },
