@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the exporter, its tests and the demo need, skipping what is already there:
 # Debian packages (redis-server, Prometheus, Alertmanager, the two exporters we compare
-# with, docker-compose for `config` validation) and the Python package with its dev extras.
+# with, docker-compose for `config` validation, the jsonnet CLI) and the Python package
+# with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ have amtool || need+=(prometheus-alertmanager)
 have prometheus-node-exporter || need+=(prometheus-node-exporter)
 have prometheus-redis-exporter || need+=(prometheus-redis-exporter)
 have docker-compose || need+=(docker-compose)
+have jsonnet || need+=(jsonnet)  # the mixin test runs the CLI: `jsonnet -S -m . mixin/build.jsonnet`
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

@@ -146,14 +146,14 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path, key, value, group):
 
     import _jsonnet
 
-    from exporter import mixin_build
-
-    # only the group under test is manifested (jsonnet is lazy): fast
-    groups = json.loads(_jsonnet.evaluate_snippet("mutation", """
+    # Only the group under test is evaluated (jsonnet is lazy), and written by the same
+    # YAML writer as alerts/*.yml: fast, and the real text promtool reads.
+    text = json.loads(_jsonnet.evaluate_snippet("mutation", """
         local m = (import 'mixin/mixin.libsonnet') + { _config+:: { %s: %s } };
-        [g for g in m.prometheusAlerts.groups if g.name == %s]
+        (import 'mixin/lib/manifest.libsonnet').yaml(
+          'mutated', { groups: [g for g in m.prometheusAlerts.groups if g.name == %s] })
     """ % (key, json.dumps(value), json.dumps(group)), jpathdir=[str(ROOT)]))
-    mutated = yaml.safe_load(mixin_build._groups_yaml(groups))
+    mutated = yaml.safe_load(text)
     original = _load(ALERTS / f"{group}.yml")
     assert mutated != original, f"{key} does not change alerts/{group}.yml"
 
