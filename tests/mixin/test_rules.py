@@ -164,16 +164,44 @@ def test_unit_tests_fail_when_a_threshold_moves(tmp_path, key, value, group):
 
 
 IDLE = Path(__file__).resolve().parent / "idle.yml"
+IDLE_HOURS = ("30m", "7h", "8h")  # past every `for`, the longest being 6h
 
 
-def test_idle_case_covers_every_alert_and_rule_file():
+def _idle_case(tmp_path: Path) -> Path:
+    """idle.yml's input series, every rule file, and every alert expected silent."""
     doc = _load(IDLE)
-    checked = {t["alertname"] for case in doc["tests"] for t in case["alert_rule_test"]}
-    assert checked == {r["alert"] for p in ALERT_FILES for r in _alerts(p)}
-    assert sorted(Path(f).name for f in doc["rule_files"]) == [p.name for p in RULE_FILES]
+    doc["rule_files"] = [str(p) for p in RULE_FILES]
+    doc["tests"][0]["alert_rule_test"] = [
+        {"eval_time": t, "alertname": r["alert"], "exp_alerts": []}
+        for t in IDLE_HOURS for p in ALERT_FILES for r in _alerts(p)]
+    (tmp_path / "idle.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return tmp_path / "idle.yml"
+
+
+def test_idle_case_checks_every_alert_of_every_rule_file(tmp_path):
+    doc = _load(_idle_case(tmp_path))
+    assert doc["rule_files"] and {Path(f).name for f in doc["rule_files"]} == {
+        p.name for p in ALERTS.glob("*.yml")}
+    checked = {t["alertname"] for t in doc["tests"][0]["alert_rule_test"]}
+    assert checked == {r["alert"] for p in ALERT_FILES for r in _alerts(p)} and len(checked) >= 37
 
 
 @needs_promtool
-def test_an_idle_system_raises_no_alert():
-    result = _promtool("test", "rules", IDLE.name, cwd=IDLE.parent)
+def test_an_idle_system_raises_no_alert(tmp_path):
+    result = _promtool("test", "rules", _idle_case(tmp_path).name, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_the_idle_case_bites(tmp_path):
+    """An alert that always fires fails the idle case: it is not vacuous."""
+    case = _idle_case(tmp_path)
+    doc = _load(ALERTS / "queue.yml")
+    doc["groups"][0]["rules"][0]["expr"] = "vector(1)"
+    doc["groups"][0]["rules"][0].pop("for", None)
+    (tmp_path / "queue.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    idle = _load(case)
+    idle["rule_files"] = [str(tmp_path / "queue.yml") if Path(f).name == "queue.yml" else f
+                          for f in idle["rule_files"]]
+    case.write_text(yaml.safe_dump(idle, sort_keys=False))
+    assert _promtool("test", "rules", case.name, cwd=tmp_path).returncode != 0
