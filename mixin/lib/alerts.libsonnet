@@ -31,9 +31,17 @@
   record(name, expr):: { record: name, expr: $.promql(expr) },
 
   // Multi-line PromQL ends with one newline (a readable YAML block), a one-liner with none.
+  // Written with native std.substr and std.filter: std.stripChars and std.findSubstr cut
+  // strings one character at a time in jsonnet, and doubled the time of every alert.
   promql(expr)::
-    local e = std.stripChars(expr, ' \t\n');
-    if std.length(std.findSubstr('\n', e)) > 0 then e + '\n' else e,
+    local space(c) = c == ' ' || c == '\t' || c == '\n';
+    local trim(s) =
+      local n = std.length(s);
+      if n > 0 && space(s[n - 1]) then trim(std.substr(s, 0, n - 1))
+      else if n > 0 && space(s[0]) then trim(std.substr(s, 1, n - 1))
+      else s;
+    local e = trim(expr);
+    if std.length(std.filter(function(c) c == '\n', std.stringChars(e))) > 0 then e + '\n' else e,
 
   // A rule group; every alert gets the `category` label (the group name unless given).
   group(name, rules, category=name):: {
