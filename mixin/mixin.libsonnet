@@ -1,5 +1,14 @@
 // The whole mixin: alert groups, recording rules, dashboards, then the config (last, so
-// its values win). Importers add their own `_config+::` on top.
+// its values win). Importers add their own `_config+::` on top. mixin/build.jsonnet
+// writes the generated files: `jsonnet -S -m . mixin/build.jsonnet` or
+// `python -m exporter build`.
+//
+// A new alert touches four files:
+//   mixin/alerts/<group>.libsonnet   lib.alert(name, severity, subject, dependsOn, ...)
+//   mixin/config.libsonnet           its threshold and `for`
+//   docs/runbooks.md                 a `## AlertName` section
+//   tests/mixin/rules/<group>.yml    promtool cases: just before and after its `for`
+// then `python -m exporter build`. (Before: also the subjects table and the idle case.)
 local alertFiles = [
   import 'alerts/queue.libsonnet',
   import 'alerts/analytics.libsonnet',
@@ -28,7 +37,6 @@ local base = std.foldl(function(acc, f) acc + f, alertFiles + dashboardFiles, {}
 
 base {
   local c = self._config,
-  local subjects = import 'alerts/subjects.libsonnet',
   local dashboards = super.grafanaDashboards,
 
   // The id of the panel titled `title` on dashboard `key`; a typo fails the build.
@@ -37,17 +45,13 @@ base {
     assert std.length(ids) == 1 : 'dashboard %s has no panel titled %s' % [key, title];
     ids[0],
 
-  // One pass over every alert: the inhibition labels (alerts/subjects.libsonnet), runbook_url (docs/runbooks.md#alertname) and dashboard_url
+  // One pass over every alert: runbook_url (docs/runbooks.md#alertname) and dashboard_url
   // (the panel that shows the alert's signal, with its template variables filled in).
   prometheusAlerts+:: {
     groups: [
       g {
         rules: [
           r {
-            labels+: (
-              assert std.objectHas(subjects, r.alert) : 'mixin/alerts/subjects.libsonnet has no row for ' + r.alert;
-              subjects[r.alert]
-            ),
             annotations+: {
               runbook_url: c.runbookUrlPattern % std.asciiLower(r.alert),
               dashboard_url: c.dashboardUrlPattern % {

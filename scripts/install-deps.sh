@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the exporter, its tests and the demo need, skipping what is already there:
 # Debian packages (redis-server, Prometheus, Alertmanager, the two exporters we compare
-# with, docker-compose for `config` validation) and the Python package with its dev extras,
-# into the interpreter named by $PYTHON (default .venv/bin/python, a virtualenv created
-# here with python3 when missing: never the system's own Python).
+# with, docker-compose for `config` validation, the jsonnet CLI) and the Python package
+# with its dev extras, into the interpreter named by $PYTHON (default .venv/bin/python, a
+# virtualenv created here with python3 when missing: never the system's own Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ have amtool || need+=(prometheus-alertmanager)
 have prometheus-node-exporter || need+=(prometheus-node-exporter)
 have prometheus-redis-exporter || need+=(prometheus-redis-exporter)
 have docker-compose || need+=(docker-compose)
+have jsonnet || need+=(jsonnet)  # the mixin test runs the CLI: `jsonnet -S -m . mixin/build.jsonnet`
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

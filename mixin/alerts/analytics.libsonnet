@@ -9,7 +9,7 @@ local lib = import '../lib/alerts.libsonnet';
     // at all: `or vector(0)` keeps that case (0%) instead of dropping it. The ratio only
     // counts while messages are sent (minSentRate), so an idle bot stays silent.
     local delivery(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='analytics', panel='Delivery rate',
+      name, severity, subject='delivery-rate', dependsOn='exporter', forDuration=forDuration, dashboard='analytics', panel='Delivery rate',
       expr=|||
         (sum(rate(%(ns)s_analytics_messages_delivered_total{%(exporterSelector)s}[%(rateWindow)s])) or vector(0))
         /
@@ -26,7 +26,7 @@ local lib = import '../lib/alerts.libsonnet';
       delivery('CriticalDeliveryRate', 'critical', c.deliveryRatioCritical, c.deliveryRatioCriticalFor),
       delivery('LowDeliveryRate', 'warning', c.deliveryRatioWarning, c.deliveryRatioWarningFor),
       lib.alert(
-        'HighResponseTime', 'warning', forDuration=c.responseTimeWarningFor,
+        'HighResponseTime', 'warning', subject='response-time', dependsOn='exporter', forDuration=c.responseTimeWarningFor,
         dashboard='analytics', panel='Average response time',
         expr=|||
           histogram_quantile(%(responseTimeQuantile)g,
@@ -37,7 +37,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='p%g response time to customers is {{ $value | humanizeDuration }} (threshold %gs).' % [c.responseTimeQuantile * 100, c.responseTimeWarningSeconds],
       ),
       lib.alert(
-        'HighHandoffRate', 'info', forDuration=c.handoffRateInfoFor,
+        'HighHandoffRate', 'info', subject='handoff-rate', dependsOn='exporter', forDuration=c.handoffRateInfoFor,
         dashboard='analytics', panel='Handoffs',
         expr='sum(rate(%(ns)s_analytics_handoffs_total{%(exporterSelector)s}[%(rateWindow)s])) > %(handoffRateInfo)g' % c,
         summary='Many conversations are handed to humans.',

@@ -10,7 +10,7 @@ local lib = import '../lib/alerts.libsonnet';
 
     groups+: [lib.group('business', [
       lib.alert(
-        'NoConversionsToday', 'warning', forDuration=c.noConversionsFor,
+        'NoConversionsToday', 'warning', subject='conversions', dependsOn='exporter', forDuration=c.noConversionsFor,
         dashboard='analytics', panel="Today's conversions",
         // `or vector(0)`: a bot that never converted has no conversions series at all.
         expr='(sum(increase(%(ns)s_analytics_conversions_total{%(exporterSelector)s}[%(noConversionsWindow)s])) or vector(0)) < 1\nand\n' % c
@@ -19,7 +19,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='Customers kept writing in but no conversion was recorded for more than %s.' % c.noConversionsFor,
       ),
       lib.alert(
-        'LowLeadCaptureRate', 'info', forDuration=c.leadRateInfoFor,
+        'LowLeadCaptureRate', 'info', subject='lead-capture', dependsOn='exporter', forDuration=c.leadRateInfoFor,
         dashboard='analytics', panel='Leads captured today',
         expr='(sum(rate(%(ns)s_business_leads_captured_total{%(exporterSelector)s}[%(leadRateWindow)s])) or vector(0)) * 3600 < %(leadRateInfoPerHour)g\nand\n' % c
              + traffic(c.leadRateWindow),
@@ -27,7 +27,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='Leads are captured at {{ printf "%%.2f" $value }} per hour while customers write in (threshold %g/h).' % c.leadRateInfoPerHour,
       ),
       lib.alert(
-        'HighValueSale', 'info',
+        'HighValueSale', 'info', subject='high-value-sale', dependsOn='exporter',
         dashboard='analytics', panel="Today's revenue",
         // Counts conversions above the threshold bucket. The second half catches a
         // conversion type whose very first observation is the big one (a new series).

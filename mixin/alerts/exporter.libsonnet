@@ -6,7 +6,7 @@ local lib = import '../lib/alerts.libsonnet';
     local c = $._config,
     groups+: [lib.group('exporter', [
       lib.alert(
-        'AncloraExporterDown', 'critical', forDuration=c.exporterDownFor,
+        'AncloraExporterDown', 'critical', subject='exporter-up', dependsOn=null, forDuration=c.exporterDownFor,
         dashboard='overview', panel='Exporter up',
         // Only when no replica answers: one replica of several down is not an outage.
         expr='max(up{%(exporterSelector)s}) == 0' % c,
@@ -14,7 +14,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='Prometheus has not scraped any anclora exporter replica for %s: queue, bot and business alerts cannot fire.' % c.exporterDownFor,
       ),
       lib.alert(
-        'AncloraExporterTargetAbsent', 'critical', forDuration=c.exporterDownFor,
+        'AncloraExporterTargetAbsent', 'critical', subject='exporter-target', dependsOn=null, forDuration=c.exporterDownFor,
         dashboard='overview', panel='Exporter up',
         // No target at all (a scrape config or service discovery mistake): `up` is absent.
         expr='absent(up{%(exporterSelector)s})' % c,
@@ -22,14 +22,14 @@ local lib = import '../lib/alerts.libsonnet';
         description='No target of job selector %s has been known to Prometheus for %s; check the scrape configuration.' % [c.exporterSelector, c.exporterDownFor],
       ),
       lib.alert(
-        'ExporterEventsRejected', 'warning', forDuration=c.eventsRejectedFor,
+        'ExporterEventsRejected', 'warning', subject='events-rejected', dependsOn='exporter', forDuration=c.eventsRejectedFor,
         dashboard='errors', panel='Rejected events',
         expr='sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(exporterSelector)s}[%(rateWindow)s])) > %(eventsRejectedRate)g' % c,
         summary='The exporter rejects application events ({{ $labels.reason }}).',
         description='{{ printf "%.2f" $value }} application events per second are rejected with reason {{ $labels.reason }}: the metrics they carry are lost.',
       ),
       lib.alert(
-        'ExporterStreamLagGrowing', 'warning', forDuration=c.streamLagFor,
+        'ExporterStreamLagGrowing', 'warning', subject='stream-lag', dependsOn='exporter', forDuration=c.streamLagFor,
         dashboard='errors', panel='Stream lag',
         // All replicas share one consumer group, so they report the same lag: max.
         expr=|||

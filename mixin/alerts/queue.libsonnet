@@ -1,6 +1,7 @@
 // Queue alerts: the SPEC matrix rows of group "queue" plus QueuePausedWithWaitingJobs.
 // A queue is the subject of each alert: everything is aggregated `by (queue)`.
 local lib = import '../lib/alerts.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   prometheusAlerts+:: {
@@ -8,7 +9,7 @@ local lib = import '../lib/alerts.libsonnet';
     local q = '&var-queue={{ $labels.queue }}',
 
     local latency(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='queue', panel='Processing latency p95', vars=q,
+      name, severity, subject='queue-latency', dependsOn='redis', forDuration=forDuration, dashboard='queue', panel='Processing latency p95', vars=q,
       expr=|||
         histogram_quantile(%(queueLatencyQuantile)g,
           sum by (queue, le) (rate(%(ns)s_queue_processing_duration_seconds_bucket{%(exporterSelector)s}[%(rateWindow)s]))
@@ -19,18 +20,18 @@ local lib = import '../lib/alerts.libsonnet';
     ),
 
     local backlog(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='queue', panel='Queue depth', vars=q,
-      expr='%s > %d' % [lib.queueWaiting(c), threshold],
+      name, severity, subject='queue-backlog', dependsOn='redis', forDuration=forDuration, dashboard='queue', panel='Queue depth', vars=q,
+      expr='%s > %d' % [queries.queueWaiting(c), threshold],
       summary='Queue {{ $labels.queue }} has a large backlog.',
       description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} (threshold %s).' % lib.thousands(threshold),
     ),
 
     local errors(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='queue', panel='Error rate', vars=q,
+      name, severity, subject='queue-error-rate', dependsOn='redis', forDuration=forDuration, dashboard='queue', panel='Error rate', vars=q,
       // The ratio only counts when the queue carries real traffic (minQueueRate).
       expr='(\n%s\n) > %g\nand on (queue)\n%s > %g' % [
-        lib.queueErrorRatio(c, c.rateWindow), threshold,
-        lib.queueFinishedRate(c, c.rateWindow), c.minQueueRate,
+        queries.queueErrorRatio(c, c.rateWindow), threshold,
+        queries.queueFinishedRate(c, c.rateWindow), c.minQueueRate,
       ],
       summary='Queue {{ $labels.queue }} fails many messages.',
       description='{{ $value | humanizePercentage }} of the messages finished by queue {{ $labels.queue }} failed (threshold %g%%).' % (threshold * 100),
@@ -41,14 +42,14 @@ local lib = import '../lib/alerts.libsonnet';
       backlog('CriticalQueueBacklog', 'critical', c.queueBacklogCritical, c.queueBacklogCriticalFor),
       errors('CriticalQueueErrorRate', 'critical', c.queueErrorRatioCritical, c.queueErrorRatioCriticalFor),
       lib.alert(
-        'QueueProcessingStopped', 'critical', forDuration=c.queueStoppedFor,
+        'QueueProcessingStopped', 'critical', subject='queue-stopped', dependsOn='redis', forDuration=c.queueStoppedFor,
         dashboard='queue', panel='Throughput', vars=q,
         // Nothing finished while messages wait. A paused queue has its own alert below.
         expr=|||
           %(waiting)s > 0
           unless on (queue) (%(finished)s > 0)
           unless on (queue) (max by (queue) (%(ns)s_bullmq_queue_paused{%(exporterSelector)s}) == 1)
-        ||| % (c { waiting: lib.queueWaiting(c), finished: lib.queueFinishedRate(c, c.rateWindow) }),
+        ||| % (c { waiting: queries.queueWaiting(c), finished: queries.queueFinishedRate(c, c.rateWindow) }),
         summary='Queue {{ $labels.queue }} has stopped processing.',
         description='{{ $value | humanize }} messages wait in queue {{ $labels.queue }} but none was processed or failed in the last %s.' % c.rateWindow,
       ),
@@ -56,14 +57,14 @@ local lib = import '../lib/alerts.libsonnet';
       backlog('HighQueueBacklog', 'warning', c.queueBacklogWarning, c.queueBacklogWarningFor),
       errors('HighQueueErrorRate', 'warning', c.queueErrorRatioWarning, c.queueErrorRatioWarningFor),
       lib.alert(
-        'HighDLQMessages', 'warning', forDuration=c.dlqWarningFor,
+        'HighDLQMessages', 'warning', subject='queue-dlq', dependsOn='redis', forDuration=c.dlqWarningFor,
         dashboard='queue', panel='DLQ messages', vars=q,
         expr='max by (queue) (%(ns)s_queue_dlq_messages{%(exporterSelector)s}) > %(dlqWarning)d' % c,
         summary='Dead-letter queue of {{ $labels.queue }} is filling up.',
         description='{{ $value | humanize }} messages sit in the dead-letter queue of {{ $labels.queue }} (threshold %s).' % lib.thousands(c.dlqWarning),
       ),
       lib.alert(
-        'QueuePausedWithWaitingJobs', 'warning', forDuration=c.queuePausedFor,
+        'QueuePausedWithWaitingJobs', 'warning', subject='queue-paused', dependsOn='redis', forDuration=c.queuePausedFor,
         dashboard='queue', panel='Queue depth', vars=q,
         // BullMQ 5 moves a paused queue's jobs to the `paused` state, 6 keeps them `waiting`.
         expr=|||

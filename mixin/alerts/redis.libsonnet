@@ -6,7 +6,7 @@ local lib = import '../lib/alerts.libsonnet';
     local c = $._config,
     groups+: [lib.group('redis', [
       lib.alert(
-        'HighRedisLatency', 'warning', forDuration=c.redisLatencyWarningFor,
+        'HighRedisLatency', 'warning', subject='redis-latency', dependsOn='exporter', forDuration=c.redisLatencyWarningFor,
         dashboard='redis', panel='Command latency (app side)',
         expr=|||
           histogram_quantile(%(redisLatencyQuantile)g,
@@ -17,7 +17,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='p%g latency of Redis commands seen by the app is {{ $value | humanizeDuration }} (threshold %gs).' % [c.redisLatencyQuantile * 100, c.redisLatencyWarningSeconds],
       ),
       lib.alert(
-        'RedisConnectionPoolExhausted', 'warning', forDuration=c.redisPoolFor,
+        'RedisConnectionPoolExhausted', 'warning', subject='redis-pool', dependsOn='exporter', forDuration=c.redisPoolFor,
         dashboard='redis', panel='Connection pool',
         // `> 0` on the limit: a pool reported with size 0 must not divide by zero.
         expr=|||
@@ -30,7 +30,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='{{ $value | humanizePercentage }} of the Redis connection pool is in use; new commands wait for a free connection.',
       ),
       lib.alert(
-        'RedisDown', 'critical', forDuration=c.redisDownFor,
+        'RedisDown', 'critical', subject='redis-up', dependsOn='exporter', forDuration=c.redisDownFor,
         dashboard='redis', panel='Redis up',
         // The exporter still answers when Redis is down, with redis_up 0 (all replicas).
         expr='max(%(ns)s_exporter_redis_up{%(exporterSelector)s}) == 0' % c,

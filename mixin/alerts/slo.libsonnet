@@ -8,10 +8,10 @@ local lib = import '../lib/alerts.libsonnet';
     local c = $._config,
 
     // One alert per speed (fast/slow), OR-ing its window pairs.
-    local burn(name, speed, record, target, by, summary, description, dashboard, panel, vars='') =
+    local burn(name, speed, subject, dependsOn, record, target, by, summary, description, dashboard, panel, vars='') =
       local pairs = [w for w in c.sloWindows if w.speed == speed];
       lib.alert(
-        name, pairs[0].severity, forDuration=if speed == 'fast' then c.sloFastFor else c.sloSlowFor,
+        name, pairs[0].severity, subject=subject, dependsOn=dependsOn, forDuration=if speed == 'fast' then c.sloFastFor else c.sloSlowFor,
         dashboard=dashboard, panel=panel, vars=vars,
         expr=std.join('\nor\n', [
           '(\n  %s > (%g * (1 - %g))\nand%s\n  %s > (%g * (1 - %g))\n)' % [
@@ -24,13 +24,13 @@ local lib = import '../lib/alerts.libsonnet';
       ),
 
     local queueBurn(name, speed) = burn(
-      name, speed, $.sloRecord.queue, c.queueSuccessTarget, ' on (queue)',
+      name, speed, 'queue-error-budget', 'redis', $.sloRecord.queue, c.queueSuccessTarget, ' on (queue)',
       summary='Queue {{ $labels.queue }} burns its error budget %s.' % (if speed == 'fast' then 'fast' else 'steadily'),
       description='{{ $value | humanizePercentage }} of the messages of queue {{ $labels.queue }} fail; the SLO allows %.1f%%.' % ((1 - c.queueSuccessTarget) * 100),
       dashboard='queue', panel='Success vs failed', vars='&var-queue={{ $labels.queue }}',
     ),
     local whatsappBurn(name, speed) = burn(
-      name, speed, $.sloRecord.whatsapp, c.whatsappSuccessTarget, '',
+      name, speed, 'whatsapp-error-budget', 'exporter', $.sloRecord.whatsapp, c.whatsappSuccessTarget, '',
       summary='WhatsApp API calls burn their error budget %s.' % (if speed == 'fast' then 'fast' else 'steadily'),
       description='{{ $value | humanizePercentage }} of WhatsApp API calls fail with a server error; the SLO allows %.1f%%.' % ((1 - c.whatsappSuccessTarget) * 100),
       dashboard='whatsapp', panel='Errors by status code',

@@ -9,7 +9,7 @@ local lib = import '../lib/alerts.libsonnet';
     local s = '&var-service={{ $labels.service }}',
 
     local heap(name, severity, threshold, forDuration) = lib.alert(
-      name, severity, forDuration=forDuration, dashboard='system', panel='App heap used', vars=s,
+      name, severity, subject='app-memory', dependsOn='exporter', forDuration=forDuration, dashboard='system', panel='App heap used', vars=s,
       expr='max by (service) (%(ns)s_app_heap_used_bytes{%(exporterSelector)s}) > %(t)d' % (c { t: threshold }),
       summary='{{ $labels.service }} uses a lot of heap memory.',
       description='Heap in use by {{ $labels.service }} is {{ $value | humanize1024 }}B (threshold %dMiB).' % (threshold / 1024 / 1024),
@@ -19,21 +19,21 @@ local lib = import '../lib/alerts.libsonnet';
       heap('CriticalMemoryUsage', 'critical', c.heapCriticalBytes, c.heapCriticalFor),
       heap('HighMemoryUsage', 'warning', c.heapWarningBytes, c.heapWarningFor),
       lib.alert(
-        'HighEventLoopLag', 'warning', forDuration=c.eventLoopLagWarningFor,
+        'HighEventLoopLag', 'warning', subject='app-event-loop', dependsOn='exporter', forDuration=c.eventLoopLagWarningFor,
         dashboard='system', panel='App event-loop lag', vars=s,
         expr='max by (service) (%(ns)s_app_event_loop_lag_seconds{%(exporterSelector)s}) > %(eventLoopLagWarningSeconds)g' % c,
         summary='The event loop of {{ $labels.service }} lags.',
         description='Event-loop lag of {{ $labels.service }} is {{ $value | humanizeDuration }} (threshold %gs).' % c.eventLoopLagWarningSeconds,
       ),
       lib.alert(
-        'HighCPUUsage', 'warning', forDuration=c.cpuWarningFor,
+        'HighCPUUsage', 'warning', subject='host-cpu', dependsOn='exporter', forDuration=c.cpuWarningFor,
         dashboard='system', panel='Host CPU',
         expr='max by (instance) (%(ns)s_system_cpu_usage_ratio{%(exporterSelector)s}) > %(cpuWarningRatio)g' % c,
         summary='Host CPU is busy.',
         description='CPU use on the host of {{ $labels.instance }} is {{ $value | humanizePercentage }} (threshold %g%%).' % (c.cpuWarningRatio * 100),
       ),
       lib.alert(
-        'DiskWillFillIn24Hours', 'warning', forDuration=c.diskFillingFor,
+        'DiskWillFillIn24Hours', 'warning', subject='host-disk', dependsOn='exporter', forDuration=c.diskFillingFor,
         dashboard='system', panel='Disk free',
         // node-mixin's rule: little space left AND the 6h trend runs out within a day.
         expr=|||
@@ -49,7 +49,7 @@ local lib = import '../lib/alerts.libsonnet';
         description='Only {{ $value | humanizePercentage }} of {{ $labels.mountpoint }} on {{ $labels.instance }} is free and at the rate of the last %s it is full within %d hours.' % [c.diskPredictWindow, c.diskPredictHours],
       ),
       lib.alert(
-        'CriticalErrorLogged', 'critical',
+        'CriticalErrorLogged', 'critical', subject='critical-error', dependsOn='exporter',
         dashboard='errors', panel='Errors by severity', vars=s,
         // Fires at once. increase() cannot see a counter series' first value, and the
         // exporter creates a series with its first error, so a series that did not exist

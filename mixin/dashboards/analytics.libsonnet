@@ -1,18 +1,19 @@
 // Analytics: exactly the user's 13 panels (SPEC.md). "Today" stats use the panel time
 // override now/d (today so far), whatever range the dashboard shows.
 local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local v = c { sel: queries.instanceSelector(c.exporterSelector) },
     local sumRate(metric, by='') = 'sum%s(rate(%s_%s{%s}[$__rate_interval]))' % [if by == '' then '' else ' by (%s) ' % by, c.ns, metric, v.sel],
     local today(metric) = 'sum(increase(%s_%s{%s}[$__range]))' % [c.ns, metric, v.sel],
     local ratio(num, den) = '%s / %s' % [today(num), today(den)],
     local rateThresholds = [[null, 'red'], [c.deliveryRatioCritical, 'yellow'], [c.deliveryRatioWarning, 'green']],
 
     analytics: g.dashboard(c, 'analytics', 'Anclora / Analytics', variables=[
-      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.instanceVariable(c),
     ], panels=[
       g.timeseries('Message flow (sent, delivered, read)', 'suffix: msg/s', w=24, targets=[
         g.target(sumRate('analytics_messages_sent_total'), 'sent'),

@@ -1,19 +1,20 @@
 // Bot and business: what the bot understands, how much it handles alone, and what it sells.
 local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local v = c { sel: queries.instanceSelector(c.exporterSelector) },
 
     business: g.dashboard(c, 'business', 'Anclora / Bot and business', variables=[
-      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.instanceVariable(c),
     ], panels=[
       g.timeseries('Intents', 'suffix: /s', stack=true, targets=[
         g.target('sum by (intent) (rate(%(ns)s_bot_intents_total{%(sel)s}[$__rate_interval]))' % v, '{{intent}}'),
       ]),
       g.timeseries('Intent confidence (median)', 'percentunit', targets=[
-        g.target('histogram_quantile(0.5, sum by (intent, le) (rate(%(ns)s_bot_intent_confidence_ratio_bucket{%(sel)s}[$__rate_interval])))' % v, '{{intent}}'),
+        g.target(queries.histogramQuantile(c, 0.5, 'bot_intent_confidence_ratio', v.sel, ['intent']), '{{intent}}'),
       ]),
       g.timeseries('Automated vs handoff', 'suffix: /s', stack=true, targets=[
         g.target('sum(rate(%(ns)s_bot_automated_responses_total{%(sel)s}[$__rate_interval]))' % v, 'automated'),
@@ -32,7 +33,7 @@ local g = import '../lib/dashboard.libsonnet';
         g.target('sum(increase(%(ns)s_analytics_conversion_value_euros_sum{%(sel)s}[1d]))' % v, 'per day'),
       ], description='Conversion value per day (EUR).'),
       g.timeseries('Property inquiry value (median)', 'currencyEUR', targets=[
-        g.target('histogram_quantile(0.5, sum by (le) (rate(%(ns)s_business_property_inquiry_value_euros_bucket{%(sel)s}[$__rate_interval])))' % v, 'median'),
+        g.target(queries.histogramQuantile(c, 0.5, 'business_property_inquiry_value_euros', v.sel), 'median'),
       ]),
     ]),
   },

@@ -1,14 +1,15 @@
 // Errors and resilience: errors, circuit breakers, rate limiting, health checks, cache,
 // HTTP latency, and what the exporter refuses or fails to read.
 local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local v = c { sel: queries.instanceSelector(c.exporterSelector) },
 
     errors: g.dashboard(c, 'errors', 'Anclora / Errors and resilience', variables=[
-      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.instanceVariable(c),
       g.queryVariable('service', 'Service', 'label_values(%(ns)s_errors_total{%(exporterSelector)s}, service)' % c),
     ], panels=[
       g.timeseries('Errors by severity', 'suffix: /s', stack=true, targets=[
@@ -28,8 +29,8 @@ local g = import '../lib/dashboard.libsonnet';
         g.target('min by (check) (%(ns)s_health_check_status{%(sel)s})' % v, '{{check}}'),
       ], description='1 healthy, 0.5 degraded, 0 unhealthy (worst replica).'),
       g.timeseries('HTTP latency p95', 's', targets=[
-        g.target('histogram_quantile(0.95, sum by (endpoint, le) (rate(%(ns)s_http_request_duration_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, '{{endpoint}} p95'),
-        g.target('histogram_quantile(0.99, sum by (endpoint, le) (rate(%(ns)s_http_request_duration_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, '{{endpoint}} p99'),
+        g.target(queries.histogramQuantile(c, 0.95, 'http_request_duration_seconds', v.sel, ['endpoint']), '{{endpoint}} p95'),
+        g.target(queries.histogramQuantile(c, 0.99, 'http_request_duration_seconds', v.sel, ['endpoint']), '{{endpoint}} p99'),
       ]),
       g.timeseries('Cache hit ratio', 'percentunit', targets=[
         g.target('sum by (cache) (rate(%(ns)s_cache_requests_total{%(sel)s, result="hit"}[$__rate_interval])) / sum by (cache) (rate(%(ns)s_cache_requests_total{%(sel)s}[$__rate_interval]))' % v, '{{cache}}'),

@@ -1,6 +1,6 @@
 // Overview: the few numbers on-call looks at first, and a way to every other dashboard.
 local g = import '../lib/dashboard.libsonnet';
-local lib = import '../lib/alerts.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
@@ -18,7 +18,7 @@ local lib = import '../lib/alerts.libsonnet';
       g.stat('Redis up', 'bool_yes_no', thresholds=upDown, targets=[g.target('max(%(ns)s_exporter_redis_up{%(sel)s})' % v)]),
       g.stat('WhatsApp instances', 'short', thresholds=upDown, targets=[g.target('max(%(ns)s_whatsapp_active_instances{%(sel)s})' % v)]),
       g.stat('Messages waiting', 'short', thresholds=[[null, 'green'], [c.queueBacklogWarning, 'yellow'], [c.queueBacklogCritical, 'red']],
-             targets=[g.target('sum(%s)' % lib.queueWaiting(c))]),
+             targets=[g.target('sum(%s)' % queries.queueWaiting(c))]),
       g.stat('Queue error rate', 'percentunit', thresholds=[[null, 'green'], [c.queueErrorRatioWarning, 'yellow'], [c.queueErrorRatioCritical, 'red']], targets=[
         // 0% when nothing failed (no failed series yet), no value when nothing ran.
         g.target(|||
@@ -32,7 +32,7 @@ local lib = import '../lib/alerts.libsonnet';
         g.target('sum(increase(%(ns)s_analytics_messages_delivered_total{%(sel)s}[$__range])) / sum(increase(%(ns)s_analytics_messages_sent_total{%(sel)s}[$__range]))' % v, instant=true),
       ]),
       g.stat('WhatsApp API p95', 's', thresholds=[[null, 'green'], [c.whatsappLatencyWarningSeconds, 'red']], targets=[
-        g.target('histogram_quantile(0.95, sum by (le) (rate(%(ns)s_whatsapp_api_latency_seconds_bucket{%(sel)s}[$__rate_interval])))' % v),
+        g.target(queries.histogramQuantile(c, 0.95, 'whatsapp_api_latency_seconds', v.sel)),
       ]),
       g.stat('Critical errors (1h)', 'short', thresholds=[[null, 'green'], [1, 'red']], targets=[
         g.target('sum(increase(%(ns)s_errors_total{%(sel)s, severity=~"%(criticalErrorSeverities)s"}[1h])) or vector(0)' % v),

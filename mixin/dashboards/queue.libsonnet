@@ -1,15 +1,15 @@
 // Queue: exactly the user's 10 panels (SPEC.md), refreshed every 10s.
 local g = import '../lib/dashboard.libsonnet';
-local lib = import '../lib/alerts.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local v = c { sel: '%(exporterSelector)s, instance=~"$instance", queue=~"$queue"' % c },
+    local v = c { sel: queries.instanceSelector(c.exporterSelector, 'queue=~"$queue"') },
     local msgs = 'suffix: msg/s',
 
     queue: g.dashboard(c, 'queue', 'Anclora / Queue', refresh='10s', variables=[
-      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.instanceVariable(c),
       g.queryVariable('queue', 'Queue', 'label_values(%(ns)s_queue_waiting_messages{%(exporterSelector)s}, queue)' % c),
     ], panels=[
       g.timeseries('Throughput', msgs, targets=[
@@ -17,8 +17,8 @@ local lib = import '../lib/alerts.libsonnet';
         g.target('sum by (queue) (rate(%(ns)s_queue_messages_processed_total{%(sel)s}[$__rate_interval]))' % v, '{{queue}} processed'),
       ], description='Messages added to and processed by each queue per second.'),
       g.timeseries('Processing latency p95', 's', targets=[
-        g.target('histogram_quantile(0.95, sum by (queue, le) (rate(%(ns)s_queue_processing_duration_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, '{{queue}} p95'),
-        g.target('histogram_quantile(0.99, sum by (queue, le) (rate(%(ns)s_queue_processing_duration_seconds_bucket{%(sel)s}[$__rate_interval])))' % v, '{{queue}} p99'),
+        g.target(queries.histogramQuantile(c, 0.95, 'queue_processing_duration_seconds', v.sel, ['queue']), '{{queue}} p95'),
+        g.target(queries.histogramQuantile(c, 0.99, 'queue_processing_duration_seconds', v.sel, ['queue']), '{{queue}} p99'),
       ], description='95th (and, as the latency alerts use it, 99th) percentile of processing time.'),
       // Every replica reads the same Redis keys: max across replicas, then sum.
       g.timeseries('Queue depth', 'short', targets=[
@@ -31,7 +31,7 @@ local lib = import '../lib/alerts.libsonnet';
         g.target('sum(rate(%(ns)s_queue_messages_failed_total{%(sel)s}[$__rate_interval]))' % v, 'failed'),
       ]),
       g.timeseries('Error rate', 'percentunit', targets=[
-        g.target(lib.queueErrorRatio(v { exporterSelector: v.sel }, '$__rate_interval'), '{{queue}}'),
+        g.target(queries.queueErrorRatio(v { exporterSelector: v.sel }, '$__rate_interval'), '{{queue}}'),
       ], description='Failed / (processed + failed) per queue; the error-rate alerts fire at %g%% and %g%%.' % [c.queueErrorRatioWarning * 100, c.queueErrorRatioCritical * 100]),
       g.heatmap('Processing duration', g.target('sum by (le) (increase(%(ns)s_queue_processing_duration_seconds_bucket{%(sel)s}[$__rate_interval]))' % v), 's'),
       g.stat('Bulk operations', 'short', targets=[

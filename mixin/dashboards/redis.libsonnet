@@ -1,12 +1,13 @@
 // Redis: the server as redis_exporter sees it, and commands as the app sees them.
 local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local r = c { sel: '%(redisExporterSelector)s, instance=~"$instance"' % c },
+    local r = c { sel: queries.instanceSelector(c.redisExporterSelector) },
     local a = c { sel: c.exporterSelector },
-    local q(p) = g.target('histogram_quantile(%s, sum by (operation, le) (rate(%s_redis_operation_latency_seconds_bucket{%s}[$__rate_interval])))' % [p, c.ns, a.sel], '{{operation}} p%d' % (p * 100)),
+    local q(p) = g.target(queries.histogramQuantile(c, p, 'redis_operation_latency_seconds', a.sel, ['operation']), '{{operation}} p%d' % (p * 100)),
 
     redis: g.dashboard(c, 'redis', 'Anclora / Redis', variables=[
       g.queryVariable('instance', 'Redis exporter', 'label_values(redis_up{%(redisExporterSelector)s}, instance)' % c),

@@ -1,15 +1,16 @@
 // System and runtime: the host (psutil in the exporter, node_exporter when it runs),
 // the app's heap and event loop, and the exporter process itself.
 local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
+    local v = c { sel: queries.instanceSelector(c.exporterSelector) },
     local n = c { sel: c.nodeExporterSelector },
 
     system: g.dashboard(c, 'system', 'Anclora / System and runtime', variables=[
-      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.instanceVariable(c),
       g.queryVariable('service', 'Service', 'label_values(%(ns)s_app_heap_used_bytes{%(exporterSelector)s}, service)' % c),
     ], panels=[
       g.timeseries('Host CPU', 'percentunit', targets=[

@@ -1,14 +1,15 @@
 // WhatsApp API: calls, latency percentiles, errors, rate limits, webhooks, instances.
 local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local v = c { sel: '%(exporterSelector)s, instance=~"$instance"' % c },
-    local q(p) = g.target('histogram_quantile(%s, sum by (le) (rate(%s_whatsapp_api_latency_seconds_bucket{%s}[$__rate_interval])))' % [p, c.ns, v.sel], 'p%d' % (p * 100)),
+    local v = c { sel: queries.instanceSelector(c.exporterSelector) },
+    local q(p) = g.target(queries.histogramQuantile(c, p, 'whatsapp_api_latency_seconds', v.sel), 'p%d' % (p * 100)),
 
     whatsapp: g.dashboard(c, 'whatsapp', 'Anclora / WhatsApp API', variables=[
-      g.queryVariable('instance', 'Exporter', 'label_values(up{%(exporterSelector)s}, instance)' % c),
+      g.instanceVariable(c),
     ], panels=[
       g.timeseries('API calls by status', 'reqps', stack=true, targets=[
         g.target('sum by (status_code) (rate(%(ns)s_whatsapp_api_calls_total{%(sel)s}[$__rate_interval]))' % v, '{{status_code}}'),

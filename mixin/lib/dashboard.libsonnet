@@ -3,6 +3,8 @@
 // 24-column grid left to right, numbers them, and adds what every dashboard shares:
 // datasource variable, tags, links, time zone. Nothing here names a data source: panels
 // point at the `${datasource}` (Prometheus) or `${loki}` variable.
+local queries = import 'queries.libsonnet';
+
 {
   local prom = { type: 'prometheus', uid: '${datasource}' },
   local loki = { type: 'loki', uid: '${loki}' },
@@ -118,6 +120,9 @@
     sort: 1,
     hide: 0,
   },
+
+  // `$instance`: the exporter replicas; instanceSelector() narrows a query to them.
+  instanceVariable(cfg):: self.queryVariable('instance', 'Exporter', queries.exporterInstances(cfg)),
 
   // A fixed list of values (e.g. log components, which Loki only knows after parsing).
   customVariable(name, label, values):: {

@@ -1,6 +1,7 @@
 // SLO recording rules: the error ratio of each SLO over every window the burn-rate alerts
 // read (SRE workbook, chapter 5). Recorded once, read by alerts and dashboards alike.
 local lib = import '../lib/alerts.libsonnet';
+local queries = import '../lib/queries.libsonnet';
 
 {
   local c = $._config,
@@ -18,21 +19,18 @@ local lib = import '../lib/alerts.libsonnet';
       {
         name: 'slo-queue.rules',
         rules: [
-          { record: $.sloRecord.queue(w), expr: lib.queueErrorRatio(c, w) }
+          lib.record($.sloRecord.queue(w), queries.queueErrorRatio(c, w))
           for w in $.sloRuleWindows
         ],
       },
       {
         name: 'slo-whatsapp.rules',
         rules: [
-          {
-            record: $.sloRecord.whatsapp(w),
-            expr: |||
-              sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s, status_code=~"%(whatsappServerErrorStatus)s"}[%(w)s]))
-              /
-              sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s}[%(w)s]))
-            ||| % (c { w: w }),
-          }
+          lib.record($.sloRecord.whatsapp(w), |||
+            sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s, status_code=~"%(whatsappServerErrorStatus)s"}[%(w)s]))
+            /
+            sum(rate(%(ns)s_whatsapp_api_calls_total{%(exporterSelector)s}[%(w)s]))
+          ||| % (c { w: w }))
           for w in $.sloRuleWindows
         ],
       },

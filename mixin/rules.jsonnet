@@ -1,2 +1,0 @@
-// Entry point: the recording rules (written to alerts/recording-rules.yml).
-(import 'mixin.libsonnet').prometheusRules
