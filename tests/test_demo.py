@@ -1,4 +1,4 @@
-"""`python -m exporter demo` as a newcomer runs it: every SPEC metric that application events
+"""`python -m anclora_demo` as a newcomer runs it: every SPEC metric that application events
 and BullMQ processing produce is non-zero within 30 s, nothing is refused, and Ctrl-C stops
 everything, including the redis-server the demo started itself."""
 
@@ -56,7 +56,7 @@ def get(url: str, timeout: float = 2) -> tuple[int, bytes]:
 
 def start_demo(env: dict, port: int, *args) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "exporter", "demo", "--listen", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "anclora_demo", "--listen", f"127.0.0.1:{port}",
          "--duration", "60", *args],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -194,7 +194,7 @@ def test_demo_stops_on_sigterm_even_after_its_redis_died(attempt):
 
 def test_incident_slow_periods_give_the_alerts_something_to_catch():
     from exporter.config import Config
-    from exporter.demo import SCENARIOS, Traffic
+    from anclora_demo.demo import SCENARIOS, Traffic
 
     class Collect:
         events = []
@@ -232,7 +232,7 @@ def test_demo_on_a_busy_port_says_so_in_one_line(redis_server):
         s.listen()
         port = s.getsockname()[1]
         env = {**os.environ, "ANCLORA_REDIS_URL": redis_server.url}
-        p = subprocess.run([sys.executable, "-m", "exporter", "demo", "--listen",
+        p = subprocess.run([sys.executable, "-m", "anclora_demo", "--listen",
                             f"127.0.0.1:{port}"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=30)
     assert p.returncode == 1
@@ -250,7 +250,7 @@ def test_ctrl_c_stops_the_demo_and_its_redis_fast_and_quietly(tmp_path):
     port = free_port()
     out = (tmp_path / "out").open("w+b")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "demo", "--listen", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "anclora_demo", "--listen", f"127.0.0.1:{port}",
          "--duration", "60", "--scenario", "busy"],  # busy: the hang came every time
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group, as a shell gives a foreground job

@@ -1,4 +1,4 @@
-"""``python -m exporter demo``: the exporter with realistic WhatsApp-bot traffic behind it.
+"""``python -m anclora_demo``: the exporter with realistic WhatsApp-bot traffic behind it.
 
 A newcomer's first command. It needs no Redis of its own: it uses ANCLORA_REDIS_URL when
 that answers, else starts a private ``redis-server`` (when installed) on a free loopback
@@ -9,7 +9,7 @@ The traffic is made the way a real bot makes it: outbound messages are BullMQ jo
 by the real ``bullmq`` package (priorities, delayed follow-ups, bulk campaigns) and
 worked through by a real BullMQ Worker that "calls the WhatsApp API" (simulated latency,
 occasional 5xx and 429, failures land in BullMQ's failed set); every business fact goes
-to the exporter as an application event through ``exporter.client`` over the Redis
+to the exporter as an application event through ``anclora_client`` over the Redis
 events stream. The scenarios (``SCENARIOS``) are described in ``demo --help`` (cli.py).
 
 The exporter itself starts and stops through ``app.run``, exactly as ``serve`` does.
@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import redis as redis_sync
 
-from .client import EventClient, RedisStreamTransport
-from .config import Config, redact_url
+from anclora_client import EventClient, RedisStreamTransport
+from exporter import app
+from exporter.config import Config, redact_url
 
 QUEUE = "whatsapp-outbound"
 MESSAGE_TYPES = (("text", 0.6), ("template", 0.25), ("media", 0.15))
@@ -396,7 +397,6 @@ SHUTDOWN_SECONDS = 10.0
 
 
 async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
-    from . import app
 
     stop = asyncio.Event()
     app.stop_on_signals(stop)
@@ -427,7 +427,6 @@ def main(scenario: str, listen: str | None, seed: int | None, duration: float | 
 
 
 def _main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
-    from . import app
 
     redis = DemoRedis().start()
     try:
