@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("config", help="print the configuration reference")
     k.set_defaults(print_help=k.print_help)  # bare `config` prints this help
     g = k.add_mutually_exclusive_group()
-    g.add_argument("--markdown", action="store_true", help="the README's configuration table")
+    g.add_argument("--markdown", action="store_true", help="the configuration table (docs/configuration.md)")
     g.add_argument("--env-example", action="store_true", help="the .env.example file")
     b = sub.add_parser("build", help="regenerate docs, .env.example, dashboards and alerts")
     b.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
