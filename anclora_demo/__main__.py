@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--listen", help="host:port (default 127.0.0.1:9464)")
     p.add_argument("--seed", type=int, help="random seed, for reproducible traffic")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--traffic-only", action="store_true",
+                   help="no Redis nor exporter of its own: traffic into ANCLORA_REDIS_URL "
+                        "for an exporter running elsewhere (the compose `demo` profile)")
     args = p.parse_args(argv)
     try:
         import bullmq  # noqa: F401 - only to say which extra is missing, before starting
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
               "pip install 'anclora-exporter[demo]'", file=sys.stderr)
         return 2
     from .demo import main as run
-    return run(args.scenario, args.listen, args.seed, args.duration)
+    return run(args.scenario, args.listen, args.seed, args.duration, args.traffic_only)
 
 
 if __name__ == "__main__":
