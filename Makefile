@@ -11,7 +11,7 @@ deps:
 	VENV=$(VENV) PYTHON=$(PYTHON) scripts/install-deps.sh
 
 demo: deps
-	$(PYTHON) -m exporter demo
+	$(PYTHON) -m anclora_demo
 
 serve: deps
 	$(PYTHON) -m exporter serve

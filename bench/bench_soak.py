@@ -6,7 +6,7 @@
 One exporter process (``python -m exporter serve``) on a private redis-server, both on
 loopback. ``bench.traffic.BusyTraffic`` makes the busy scenario's events at 10x (about
 4,000 events/s): outbound events (jobs, gauge facts) go to the events stream as the demo
-sends them (XADD, MAXLEN ~ 100,000, as ``exporter.client`` does), inbound events go to
+sends them (XADD, MAXLEN ~ 100,000, as ``anclora_client`` does), inbound events go to
 POST /events as NDJSON, every 100 ms. About 3% of requests are hostile
 (``bench.hostile``: malformed JSON, 1,000-level nesting, 400-digit integers, 1e308, a lone
 surrogate, bodies over the limit, bad, missing and non-UTF-8 tokens, phone numbers in

@@ -1,9 +1,9 @@
 """The busy demo's event traffic, at any multiple, without BullMQ or sleeping workers.
 
-``exporter.demo.Traffic`` makes its events as a side effect of real BullMQ jobs, with real
+``anclora_demo.demo.Traffic`` makes its events as a side effect of real BullMQ jobs, with real
 waits for the simulated WhatsApp API; at 10x that would measure the bench's own worker,
 not the exporter. This generator makes the same events, through the same
-``exporter.client.EventClient`` helpers, with the same shapes, label values and
+``anclora_client.EventClient`` helpers, with the same shapes, label values and
 proportions (scenario "busy": outbound jobs, inbound conversations, bulk campaigns, slow
 periods, gauge facts every 0.5 s), at ``multiplier`` times the rates: 10x "busy" is about
 4,000 events/s. A job's whole life (added, API call, sent or failed, delivered, read)
@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import random
 
-from exporter.client import EventClient
-from exporter.demo import INTENTS, MESSAGE_TYPES, PRIORITIES, QUEUE, SCENARIOS, STAGES, _pick
+from anclora_client import EventClient
+from anclora_demo.demo import INTENTS, MESSAGE_TYPES, PRIORITIES, QUEUE, SCENARIOS, STAGES, _pick
 
 PRIORITY_NAMES = {0: "normal", 1: "critical", 2: "high", 3: "medium", 4: "low"}
 

@@ -27,8 +27,9 @@ def splice(text: str, section: str, body: str) -> str:
     return pattern.sub(lambda _: f"{begin}\n{body}\n{end}", text)
 
 
-def _readme(root: Path) -> str:
-    text = (root / "README.md").read_text()
+def _config_doc(root: Path) -> str:
+    """The configuration table of docs/configuration.md (README links there: it stays short)."""
+    text = (root / "docs/configuration.md").read_text()
     return splice(text, "config", config.as_markdown())
 
 
@@ -48,7 +49,7 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
     outs: list[tuple[str, Callable[[], str]]] = [
         ("docs/metrics.md", lambda: catalog.as_markdown() + "\n"),
         (".env.example", stack.as_env_example),
-        ("README.md", lambda: _readme(root)),
+        ("docs/configuration.md", lambda: _config_doc(root)),
         ("docker-compose.monitoring.yml", lambda: _compose(root)),
         ("exporter/ingest/events.schema.json", schema.json_schema_text),
         ("docs/events.md",

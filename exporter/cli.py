@@ -1,4 +1,5 @@
-"""Command line: ``python -m exporter serve | demo | catalog | config | build``."""
+"""Command line: ``python -m exporter serve | catalog | config | build``. The demo is a
+command of its own (``python -m anclora_demo``)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         from .app import stdout_reader_gone
         return stdout_reader_gone()
-
-
-# One line per demo scenario (``demo --help``); demo.SCENARIOS holds their numbers.
-DEMO_SCENARIOS = {
-    "calm": "a quiet afternoon",
-    "busy": "a campaign day: 5x the traffic, bigger bulk sends",
-    "incident": "long slow periods (API slow and failing, breaker open, heap high): alerts fire",
-}
 
 
 def _settings_help() -> str:
@@ -48,28 +41,15 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("config", help="print the configuration reference")
     k.set_defaults(print_help=k.print_help)  # bare `config` prints this help
     g = k.add_mutually_exclusive_group()
-    g.add_argument("--markdown", action="store_true", help="the README's configuration table")
+    g.add_argument("--markdown", action="store_true", help="the configuration table (docs/configuration.md)")
     g.add_argument("--env-example", action="store_true", help="the .env.example file")
     b = sub.add_parser("build", help="regenerate docs, .env.example, dashboards and alerts")
     b.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
-    d = sub.add_parser("demo", help="run the exporter with live WhatsApp-bot traffic (BullMQ + events)",
-                       epilog="scenarios:\n" + "\n".join(f"  {name:<9} {about}" for name, about
-                                                         in DEMO_SCENARIOS.items()),
-                       formatter_class=raw)
-    d.add_argument("--scenario", choices=tuple(DEMO_SCENARIOS), default="calm",
-                   help="the traffic to make (default calm; see below)")
-    d.add_argument("--listen", help="host:port (default 127.0.0.1:9464)")
-    d.add_argument("--seed", type=int, help="random seed, for reproducible traffic")
-    d.add_argument("--duration", type=float, help="stop after this many seconds")
     return p
 
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
-
-    if args.command == "demo":
-        from . import demo
-        return demo.main(args.scenario, args.listen, args.seed, args.duration)
 
     if args.command == "build":
         from . import build

@@ -1,11 +1,11 @@
 """Configuration from environment variables, validated once at start.
 
 Every setting is declared once in ``SETTINGS`` (variable, default, parser, meaning), and
-``Config`` is made from it: one attribute per setting, typed by its parser. The README's
-configuration table and ``.env.example`` are generated from it (``python -m exporter config
---markdown`` / ``--env-example``; the stack's own variables are in ``stack.py``), and a
-test fails when the committed copies drift. A wrong value stops the exporter with one line naming the
-variable and what was expected (``ConfigError``).
+``Config`` is made from it: one attribute per setting, typed by its parser. The
+configuration table (docs/configuration.md) and ``.env.example`` are generated from it
+(``python -m exporter config --markdown`` / ``--env-example``; the stack's own variables
+are in ``stack.py``), and a test fails when the committed copies drift. A wrong value
+stops the exporter with one line naming the variable and what was expected (``ConfigError``).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health_rss_unhealthy", "ANCLORA_HEALTH_RSS_UNHEALTHY_BYTES", "1073741824", _int(1),
             "Memory check is unhealthy when the exporter's RSS passes this (1 GiB)."),
     Setting("health_heap_degraded", "ANCLORA_HEALTH_APP_HEAP_DEGRADED_BYTES", "805306368",
-            _int(1), "Memory check is degraded when an app reports a heap above this (768 MB)."),
+            _int(1), "Memory check is degraded when an app reports a heap above this (768 MiB)."),
     Setting("health_loop_lag_degraded", "ANCLORA_HEALTH_LOOP_LAG_DEGRADED_SECONDS", "0.1",
             _float(0.001), "Event-loop check is degraded above this lag."),
     Setting("health_loop_lag_unhealthy", "ANCLORA_HEALTH_LOOP_LAG_UNHEALTHY_SECONDS", "1",

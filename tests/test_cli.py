@@ -165,12 +165,25 @@ def test_serve_help_lists_every_setting_and_points_at_the_reference():
 
 
 def test_demo_help_has_a_line_per_scenario():
-    from exporter import cli as cli_mod, demo
-    assert set(cli_mod.DEMO_SCENARIOS) == set(demo.SCENARIOS)
-    p = cli("demo", "--help")
+    from anclora_demo import __main__ as demo_cli, demo
+    assert set(demo_cli.SCENARIOS) == set(demo.SCENARIOS)
+    p = subprocess.run([sys.executable, "-m", "anclora_demo", "--help"], capture_output=True,
+                       text=True, timeout=30)
     assert p.returncode == 0
-    for name, about in cli_mod.DEMO_SCENARIOS.items():
+    for name, about in demo_cli.SCENARIOS.items():
         assert f"  {name:<9} {about}\n" in p.stdout
+
+
+def test_demo_without_bullmq_is_one_line_naming_the_extra(tmp_path):
+    """A plain install has no bullmq: the demo says which extra to install, no traceback."""
+    (tmp_path / "bullmq.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.getcwd()}"}
+    p = subprocess.run([sys.executable, "-m", "anclora_demo", "--duration", "1"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "anclora_demo: the demo needs the `bullmq` package: pip install 'anclora-exporter[demo]'"]
+    assert "Traceback" not in p.stderr
 
 
 def test_bare_config_prints_its_usage():

@@ -7,8 +7,8 @@ import json
 import pytest
 import redis as redis_sync
 
-from exporter import client as client_mod
-from exporter.client import EventClient, HttpTransport, RedisStreamTransport
+import anclora_client as client_mod
+from anclora_client import EventClient, HttpTransport, RedisStreamTransport
 from exporter.ingest import schema
 from tests.support.scrape import scrape
 
@@ -111,7 +111,7 @@ def test_module_level_helpers_use_the_configured_client():
 
 
 def test_module_helper_imported_before_configure_reaches_the_configured_client():
-    from exporter.client import record_message_read  # before configure, as an app may
+    from anclora_client import record_message_read  # before configure, as an app may
     with pytest.raises(RuntimeError, match="configure"):
         record_message_read()
     t = Collect()

@@ -152,8 +152,20 @@ def test_alertmanager_runs_the_entrypoint(resolved):
 
 def test_dockerfile():
     text = (ROOT / "Dockerfile").read_text()
-    assert text.startswith("# ") and "\nFROM python:3.11-slim\n" in text
-    user = re.search(r"^USER (\S+)$", text, re.M)
-    assert user and user.group(1) not in ("root", "0")
-    assert re.search(r"^HEALTHCHECK .*\n.*/health/live", text, re.M)
-    assert 'ENTRYPOINT ["python", "-m", "exporter"]' in text
+    exporter, _, demo = text.partition("\nFROM exporter AS demo\n")
+    assert text.startswith("# ") and "\nFROM python:3.11-slim AS exporter\n" in exporter
+    # The exporter's image holds the runtime only: no demo, no client SDK, no tools.
+    assert re.findall(r"^COPY (\S+)", exporter, re.M) == ["pyproject.toml", "exporter"]
+    for stage in (exporter, demo):
+        users = re.findall(r"^USER (\S+)$", stage, re.M)
+        assert users and users[-1] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK .*\n.*/health/live", exporter, re.M)
+    assert 'ENTRYPOINT ["python", "-m", "exporter"]' in exporter
+    assert 'ENTRYPOINT ["python", "-m", "anclora_demo"]' in demo and ".[demo]" in demo
+
+
+def test_demo_profile_only_writes_traffic_for_the_exporter_service(resolved):
+    demo = resolved["services"]["demo"]
+    assert demo["build"]["target"] == "demo"
+    assert "--traffic-only" in demo["command"]
+    assert demo["environment"]["ANCLORA_REDIS_URL"] == "redis://redis:6379/0"

@@ -1,7 +1,8 @@
-"""`python -m exporter demo` as a newcomer runs it: every SPEC metric that application events
+"""`python -m anclora_demo` as a newcomer runs it: every SPEC metric that application events
 and BullMQ processing produce is non-zero within 30 s, nothing is refused, and Ctrl-C stops
 everything, including the redis-server the demo started itself."""
 
+import json
 import os
 import signal
 import subprocess
@@ -56,7 +57,7 @@ def get(url: str, timeout: float = 2) -> tuple[int, bytes]:
 
 def start_demo(env: dict, port: int, *args) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "exporter", "demo", "--listen", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "anclora_demo", "--listen", f"127.0.0.1:{port}",
          "--duration", "60", *args],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -194,7 +195,7 @@ def test_demo_stops_on_sigterm_even_after_its_redis_died(attempt):
 
 def test_incident_slow_periods_give_the_alerts_something_to_catch():
     from exporter.config import Config
-    from exporter.demo import SCENARIOS, Traffic
+    from anclora_demo.demo import SCENARIOS, Traffic
 
     class Collect:
         events = []
@@ -232,7 +233,7 @@ def test_demo_on_a_busy_port_says_so_in_one_line(redis_server):
         s.listen()
         port = s.getsockname()[1]
         env = {**os.environ, "ANCLORA_REDIS_URL": redis_server.url}
-        p = subprocess.run([sys.executable, "-m", "exporter", "demo", "--listen",
+        p = subprocess.run([sys.executable, "-m", "anclora_demo", "--listen",
                             f"127.0.0.1:{port}"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=30)
     assert p.returncode == 1
@@ -250,7 +251,7 @@ def test_ctrl_c_stops_the_demo_and_its_redis_fast_and_quietly(tmp_path):
     port = free_port()
     out = (tmp_path / "out").open("w+b")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "demo", "--listen", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "anclora_demo", "--listen", f"127.0.0.1:{port}",
          "--duration", "60", "--scenario", "busy"],  # busy: the hang came every time
         cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         start_new_session=True)  # its own process group, as a shell gives a foreground job
@@ -287,3 +288,29 @@ def test_ctrl_c_stops_the_demo_and_its_redis_fast_and_quietly(tmp_path):
         assert alarming not in text, text[-3000:]
     assert took < 3, f"Ctrl-C took {took:.1f} s"  # < 2 s measured; slack for a busy CI
     assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
+
+
+def test_traffic_only_writes_bullmq_jobs_and_events_for_an_exporter_elsewhere(redis_url):
+    """The compose `demo` profile: no Redis and no exporter of its own, traffic into
+    ANCLORA_REDIS_URL. Queue events are left to the exporter's reading of BullMQ's own
+    streams, as with a bot that changed nothing: none in the events stream."""
+    port = free_port()
+    env = {**os.environ, "ANCLORA_REDIS_URL": redis_url, "ANCLORA_LOG_LEVEL": "warn",
+           "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
+    p = subprocess.run([sys.executable, "-m", "anclora_demo", "--traffic-only", "--seed", "3",
+                        "--duration", "4"], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr
+    r = redis_sync.Redis.from_url(redis_url)
+    try:
+        types = {json.loads(fields[b"event"])["type"]
+                 for _, fields in r.xrange("anclora:events")}
+        assert {"message_received", "whatsapp_api_call", "bulk_operation"} <= types
+        assert not {t for t in types if t.startswith("queue_message_")}
+        assert r.exists("bull:whatsapp-outbound:meta")
+        assert int(r.xlen("bull:whatsapp-outbound:events")) > 0
+    finally:
+        r.close()
+    with pytest.raises(OSError):  # it served nothing
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)

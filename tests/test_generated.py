@@ -1,4 +1,5 @@
-"""Generated files (docs, .env.example, README tables, dashboards, alerts) match their sources."""
+"""Generated files (docs, .env.example, the docs' and compose's generated sections, dashboards,
+alerts) match their sources."""
 
 from exporter import build
 

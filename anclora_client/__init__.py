@@ -3,7 +3,7 @@
 Standard library only (plus ``redis`` for the stream transport); no aiohttp, no
 prometheus_client. Two transports:
 
-    from exporter.client import EventClient, RedisStreamTransport, HttpTransport
+    from anclora_client import EventClient, RedisStreamTransport, HttpTransport
     events = EventClient(RedisStreamTransport("redis://localhost:6379/0"))   # XADD
     events = EventClient(HttpTransport("http://exporter:9464/events", token="..."),
                          batch_size=100, flush_interval=1.0)                 # batched POST
@@ -12,7 +12,7 @@ prometheus_client. Two transports:
 
 or configure a process-wide default once and call the module-level helpers:
 
-    from exporter import client
+    import anclora_client as client
     client.configure(client.RedisStreamTransport(redis_client))
     client.record_queue_processed("text", duration_seconds=0.2)
 
@@ -114,7 +114,7 @@ class EventClient:
 
     def emit(self, event: dict) -> None:
         if self.validate:
-            from .ingest.schema import validate
+            from exporter.ingest.schema import validate  # the exporter's own rule
             validate(event)  # raises schema.Invalid (a ValueError)
         with self._lock:
             self._buf.append(event)
@@ -288,7 +288,7 @@ def __getattr__(name: str):
 
     def helper(*args, **kwargs):
         if _default is None:
-            raise RuntimeError("call exporter.client.configure(transport) first")
+            raise RuntimeError("call anclora_client.configure(transport) first")
         return getattr(_default, name)(*args, **kwargs)
     helper.__name__ = name
     helper.__doc__ = f"``EventClient.{name}`` on the client set by ``configure``."

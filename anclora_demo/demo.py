@@ -1,4 +1,4 @@
-"""``python -m exporter demo``: the exporter with realistic WhatsApp-bot traffic behind it.
+"""``python -m anclora_demo``: the exporter with realistic WhatsApp-bot traffic behind it.
 
 A newcomer's first command. It needs no Redis of its own: it uses ANCLORA_REDIS_URL when
 that answers, else starts a private ``redis-server`` (when installed) on a free loopback
@@ -9,7 +9,7 @@ The traffic is made the way a real bot makes it: outbound messages are BullMQ jo
 by the real ``bullmq`` package (priorities, delayed follow-ups, bulk campaigns) and
 worked through by a real BullMQ Worker that "calls the WhatsApp API" (simulated latency,
 occasional 5xx and 429, failures land in BullMQ's failed set); every business fact goes
-to the exporter as an application event through ``exporter.client`` over the Redis
+to the exporter as an application event through ``anclora_client`` over the Redis
 events stream. The scenarios (``SCENARIOS``) are described in ``demo --help`` (cli.py).
 
 The exporter itself starts and stops through ``app.run``, exactly as ``serve`` does.
@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import redis as redis_sync
 
-from .client import EventClient, RedisStreamTransport
-from .config import Config, redact_url
+from anclora_client import EventClient, RedisStreamTransport
+from exporter import app
+from exporter.config import Config, redact_url
 
 QUEUE = "whatsapp-outbound"
 MESSAGE_TYPES = (("text", 0.6), ("template", 0.25), ("media", 0.15))
@@ -181,8 +182,12 @@ class DemoRedis:
 class Traffic:
     """Generates the bot's traffic until ``stop`` is set."""
 
-    def __init__(self, redis_url: str, cfg: Config, scenario: Scenario, seed: int | None = None):
+    def __init__(self, redis_url: str, cfg: Config, scenario: Scenario, seed: int | None = None,
+                 queue_events: bool = True):
         self.url, self.cfg, self.sc = redis_url, cfg, scenario
+        # Report queue events as an app would (True), or leave them to the exporter's
+        # reading of BullMQ's own events streams (False: a bot with zero changes).
+        self.queue_events = queue_events
         self.rng = random.Random(seed)
         self.sync = redis_sync.Redis.from_url(redis_url, socket_timeout=5)
         # Buffered: the helpers only append; a task flushes from a thread every 200 ms.
@@ -230,7 +235,8 @@ class Traffic:
             opts["delay"] = self.rng.randint(1000, 4000)
         pname = self.priority_name.get(prio, "other")
         data = {"message_type": mtype, "priority": pname, "campaign_id": campaign or "none"}
-        self.events.record_queue_message(mtype, pname, QUEUE)
+        if self.queue_events:
+            self.events.record_queue_message(mtype, pname, QUEUE)
         return mtype, data, opts, pname
 
     async def produce(self, queue, dt: float) -> None:
@@ -267,11 +273,13 @@ class Traffic:
             error_type = {429: "rate_limited", 0: "timeout"}.get(status, "server_error")
             if status == 429:
                 self.events.record_rate_limit_hit(self.rng.choice(("sales-1", "sales-2")))
-            self.events.record_queue_failed(d["message_type"], error_type, elapsed,
-                                            d["priority"], QUEUE)
+            if self.queue_events:
+                self.events.record_queue_failed(d["message_type"], error_type, elapsed,
+                                                d["priority"], QUEUE)
             raise RuntimeError(f"WhatsApp API answered {status or 'nothing'}")
         self.events.record_message_sent(d["message_type"], d["campaign_id"])
-        self.events.record_queue_processed(d["message_type"], elapsed, d["priority"], QUEUE)
+        if self.queue_events:
+            self.events.record_queue_processed(d["message_type"], elapsed, d["priority"], QUEUE)
         loop = asyncio.get_running_loop()
         if self.rng.random() < (0.75 if slow else 0.95):
             loop.call_later(self.rng.uniform(0.3, 2), self._delivered)
@@ -395,15 +403,15 @@ class Traffic:
 SHUTDOWN_SECONDS = 10.0
 
 
-async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
-    from . import app
-
+async def _run(cfg: Config, traffic: Traffic, duration: float | None,
+               serve: bool = True) -> None:
     stop = asyncio.Event()
     app.stop_on_signals(stop)
     if duration:
         asyncio.get_running_loop().call_later(duration, stop.set)
-    tasks = [asyncio.create_task(app.run(cfg, stop), name="exporter"),
-             asyncio.create_task(traffic.run(stop), name="traffic")]
+    tasks = [asyncio.create_task(traffic.run(stop), name="traffic")]
+    if serve:
+        tasks.append(asyncio.create_task(app.run(cfg, stop), name="exporter"))
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     stop.set()  # one ended (an error, or stop): end the other
     # A stop must stop, even when Redis vanished and a client's close never returns.
@@ -418,16 +426,37 @@ async def _run(cfg: Config, traffic: Traffic, duration: float | None) -> None:
             raise r
 
 
-def main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
+def main(scenario: str, listen: str | None, seed: int | None, duration: float | None,
+         traffic_only: bool = False) -> int:
     """Exit code 0 when stopped by Ctrl-C or SIGTERM: that is how the demo is meant to end."""
     try:
+        if traffic_only:
+            return _traffic_only(scenario, seed, duration)
         return _main(scenario, listen, seed, duration)
     except KeyboardInterrupt:  # Ctrl-C while starting, or while stopping its Redis: no traceback
         return 0
 
 
+def _traffic_only(scenario: str, seed: int | None, duration: float | None) -> int:
+    """Traffic into ANCLORA_REDIS_URL for an exporter that runs elsewhere (the compose
+    stack's `demo` profile). Queue events are left to that exporter's reading of BullMQ's
+    events streams, as with a bot that changed nothing."""
+    cfg = app.load_config("demo")
+    app.setup_logs(cfg, "demo")
+    print(f"demo: scenario {scenario}, traffic only, into {redact_url(cfg.redis_url)}",
+          file=sys.stderr, flush=True)
+    traffic = Traffic(cfg.redis_url, cfg, SCENARIOS[scenario], seed, queue_events=False)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_run(cfg, traffic, duration, serve=False))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.close()
+    return 0
+
+
 def _main(scenario: str, listen: str | None, seed: int | None, duration: float | None) -> int:
-    from . import app
 
     redis = DemoRedis().start()
     try:
