@@ -20,10 +20,10 @@ test: deps
 	$(PYTHON) -m pytest -q
 
 generate:
-	$(PYTHON) -m exporter build
+	$(PYTHON) -m tools.build
 
 check-generated:
-	$(PYTHON) -m exporter build --check
+	$(PYTHON) -m tools.build --check
 
 bench: deps
 	$(PYTHON) -m bench

@@ -1,5 +1,6 @@
-"""Command line: ``python -m exporter serve | catalog | config | build``. The demo is a
-command of its own (``python -m anclora_demo``)."""
+"""Command line: ``python -m exporter serve | catalog | config``. The demo
+(``python -m anclora_demo``) and the build (``python -m tools.build``) are commands of
+their own."""
 
 from __future__ import annotations
 
@@ -38,35 +39,26 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("catalog", help="print the metric catalog")
     c.add_argument("--markdown", action="store_true", help="the metric reference (docs/metrics.md)")
     c.add_argument("--namespace", default="anclora")
-    k = sub.add_parser("config", help="print the configuration reference")
+    k = sub.add_parser("config", help="print the configuration reference",
+                       epilog="every variable the stack uses, the exporter's and its own: "
+                              ".env.example in the repository")
     k.set_defaults(print_help=k.print_help)  # bare `config` prints this help
-    g = k.add_mutually_exclusive_group()
-    g.add_argument("--markdown", action="store_true", help="the configuration table (docs/configuration.md)")
-    g.add_argument("--env-example", action="store_true", help="the .env.example file")
-    b = sub.add_parser("build", help="regenerate docs, .env.example, dashboards and alerts")
-    b.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
+    k.add_argument("--markdown", action="store_true",
+                   help="the configuration table (docs/configuration.md)")
     return p
 
 
 def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
 
-    if args.command == "build":
-        from . import build
-        changed = build.build(check=args.check)
-        for path in changed:
-            print(("stale: " if args.check else "wrote: ") + path)
-        return 1 if (args.check and changed) else 0
-
     if args.command == "catalog":
         print(catalog.as_markdown(args.namespace) if args.markdown else catalog.as_json(args.namespace))
         return 0
     if args.command == "config":
-        if not (args.markdown or args.env_example):
+        if not args.markdown:
             args.print_help()
             return 0
-        from . import stack
-        print(config_mod.as_markdown() if args.markdown else stack.as_env_example())
+        print(config_mod.as_markdown())
         return 0
     from . import app
     cfg = app.load_config("anclora-exporter")

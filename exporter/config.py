@@ -2,9 +2,9 @@
 
 Every setting is declared once in ``SETTINGS`` (variable, default, parser, meaning), and
 ``Config`` is made from it: one attribute per setting, typed by its parser. The
-configuration table (docs/configuration.md) and ``.env.example`` are generated from it
-(``python -m exporter config --markdown`` / ``--env-example``; the stack's own variables
-are in ``stack.py``), and a test fails when the committed copies drift. A wrong value
+configuration table (docs/configuration.md, also ``python -m exporter config --markdown``)
+and ``.env.example`` (with the stack's own variables, ``tools/stack.py``) are generated
+from it by ``python -m tools.build``, and a test fails when the committed copies drift. A wrong value
 stops the exporter with one line naming the variable and what was expected (``ConfigError``).
 """
 

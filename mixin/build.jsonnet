@@ -1,7 +1,7 @@
 // Entry point of every file generated from the mixin. From the repository root,
 //   jsonnet -S -m . mixin/build.jsonnet
 // writes alerts/<group>.yml, alerts/recording-rules.yml, dashboards/<key>.json and
-// docs/alerts.md exactly as committed; `python -m exporter build` writes the same text.
+// docs/alerts.md exactly as committed; `python -m tools.build` writes the same text.
 local mixin = import 'mixin.libsonnet';
 local manifest = import 'lib/manifest.libsonnet';
 local docs = import 'lib/docs.libsonnet';
@@ -13,7 +13,7 @@ local rules = std.parseJson('' + mixin.prometheusRules);
 local dashboards = mixin.grafanaDashboards;
 
 local ruleFile(doc) = manifest.yaml(
-  'Generated from mixin/ by `python -m exporter build` (or `jsonnet -S -m . mixin/build.jsonnet`); do not edit.',
+  'Generated from mixin/ by `python -m tools.build` (or `jsonnet -S -m . mixin/build.jsonnet`); do not edit.',
   doc,
   order=['name', 'rules', 'alert', 'record', 'expr', 'for', 'labels', 'annotations',
          'summary', 'description', 'runbook_url', 'dashboard_url'],

@@ -1,14 +1,14 @@
 // The whole mixin: alert groups, recording rules, dashboards, then the config (last, so
 // its values win). Importers add their own `_config+::` on top. mixin/build.jsonnet
 // writes the generated files: `jsonnet -S -m . mixin/build.jsonnet` or
-// `python -m exporter build`.
+// `python -m tools.build`.
 //
 // A new alert touches four files:
 //   mixin/alerts/<group>.libsonnet   lib.alert(name, severity, subject, dependsOn, ...)
 //   mixin/config.libsonnet           its threshold and `for`
 //   docs/runbooks.md                 a `## AlertName` section
 //   tests/mixin/rules/<group>.yml    promtool cases: just before and after its `for`
-// then `python -m exporter build`. (Before: also the subjects table and the idle case.)
+// then `python -m tools.build`. (Before: also the subjects table and the idle case.)
 local alertFiles = [
   import 'alerts/queue.libsonnet',
   import 'alerts/analytics.libsonnet',

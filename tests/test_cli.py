@@ -93,8 +93,7 @@ def test_good_edge_values_still_start(tmp_path):
     assert (tmp_path / "new" / "logs" / "all.log").exists()
 
 
-COMMANDS = [["catalog"], ["catalog", "--markdown"], ["config", "--markdown"],
-            ["config", "--env-example"]]
+COMMANDS = [["catalog"], ["catalog", "--markdown"], ["config", "--markdown"], ["--help"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
@@ -189,5 +188,5 @@ def test_demo_without_bullmq_is_one_line_naming_the_extra(tmp_path):
 def test_bare_config_prints_its_usage():
     p = cli("config")
     assert p.returncode == 0 and p.stderr == ""
-    assert p.stdout.startswith("usage: python -m exporter config [-h] [--markdown | --env-example]")
-    assert "--env-example  the .env.example file" in p.stdout
+    assert p.stdout.startswith("usage: python -m exporter config [-h] [--markdown]")
+    assert "--markdown  the configuration table (docs/configuration.md)" in p.stdout

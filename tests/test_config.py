@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import config, stack
+from exporter import config
+from tools import stack
 from exporter.config import Config, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

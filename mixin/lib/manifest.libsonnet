@@ -1,6 +1,6 @@
 // The text of the generated files. The entry points (mixin/*.jsonnet) return
 // { file name: text } made with these, so `jsonnet -S -m <dir> mixin/<entry>.jsonnet`
-// alone writes the committed files, and `python -m exporter build` writes the same text.
+// alone writes the committed files, and `python -m tools.build` writes the same text.
 //
 // Why not std.manifestYamlDoc / std.manifestJsonEx: in jsonnet 0.18 (Debian's) and 0.22
 // (PyPI's) they escape strings one character at a time in jsonnet, which took 45 s for

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from prometheus_client.utils import floatToGoString
 
-from exporter import catalog, mixin_build
+from exporter import catalog
+from tools import mixin_build
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ import promql_parser
 import pytest
 import yaml
 
-from exporter import catalog, mixin_build
+from exporter import catalog
+from tools import mixin_build
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter import mixin_build
+from tools import mixin_build
 
 ROOT = Path(__file__).resolve().parents[2]
 JSONNET = shutil.which("jsonnet")

@@ -39,7 +39,7 @@ def _promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
 
 
 def test_every_alert_file_has_a_unit_test_file():
-    assert RULE_FILES, "no alerts/*.yml: run `python -m exporter build`"
+    assert RULE_FILES, "no alerts/*.yml: run `python -m tools.build`"
     assert sorted(p.name for p in UNIT.glob("*.yml")) == sorted(p.name for p in ALERT_FILES)
 
 

@@ -1,4 +1,6 @@
-"""``python -m exporter build``: regenerate every committed generated file.
+"""``python -m tools.build [--check]`` (``make generate``): regenerate every committed
+generated file. A tool of the repository, not of the exporter: it is not installed and
+the image does not carry it.
 
 Each entry of ``outputs()`` is (path relative to the repo, function returning its text).
 ``--check`` writes nothing and lists the files that differ (tests/test_generated.py runs
@@ -7,12 +9,16 @@ it), so a change to the catalog, the config or the mixin without a rebuild fails
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from pathlib import Path
 from typing import Callable
 
-from . import catalog, config, stack
-from .ingest import schema
+from exporter import catalog, config
+from exporter.ingest import schema
+
+from . import mixin_build, stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN GENERATED {} -->", "<!-- END GENERATED {} -->"
@@ -55,8 +61,7 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
         ("docs/events.md",
          lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),
     ]
-    from . import mixin_build  # the dashboards and alerts
-    outs += mixin_build.outputs(root)
+    outs += mixin_build.outputs(root)  # the dashboards and alerts
     return outs
 
 
@@ -73,3 +78,18 @@ def build(root: Path = ROOT, check: bool = False) -> list[str]:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(new)
     return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.build",
+                                description="Regenerate every committed generated file.")
+    p.add_argument("--check", action="store_true", help="write nothing; fail if anything is stale")
+    args = p.parse_args(argv)
+    changed = build(check=args.check)
+    for path in changed:
+        print(("stale: " if args.check else "wrote: ") + path)
+    return 1 if (args.check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

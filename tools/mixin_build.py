@@ -3,7 +3,7 @@
 ``mixin/build.jsonnet`` returns {path: text} and writes every format itself (YAML, JSON,
 Markdown), so ``jsonnet -S -m . mixin/build.jsonnet`` alone reproduces the committed
 files. This module only runs the same entry point through the jsonnet Python binding for
-``python -m exporter build``; ``_jsonnet`` is imported inside functions, so the running
+``python -m tools.build``; ``_jsonnet`` is imported inside functions, so the running
 exporter never needs it.
 """
 
