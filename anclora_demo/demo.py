@@ -179,6 +179,44 @@ class DemoRedis:
 
 # --- the traffic -------------------------------------------------------------------------
 
+def conversation(e: EventClient, rng: random.Random, slow: bool,
+                 outcome: str | None = None) -> None:
+    """One customer message and what the bot does with it, as events on ``e`` (the demo's
+    and the soak benchmark's traffic: bench/traffic.py)."""
+    e.record_webhook("messages", rng.choice(("sales-1", "sales-2")))
+    e.record_message_received(_pick(rng, (("text", 0.8), ("media", 0.15), ("location", 0.05))))
+    e.record_http_request("/webhooks/whatsapp", 500 if slow and rng.random() < 0.05 else 200,
+                          rng.uniform(0.01, 0.08) * (12 if slow else 1), "POST")
+    e.record_cache_request("properties", rng.random() < (0.5 if slow else 0.85))
+    e.record_redis_operation(rng.choice(("get", "set", "hgetall")),
+                             rng.uniform(0.0004, 0.004) * (8 if slow else 1),
+                             "error" if slow and rng.random() < 0.02 else "ok")
+    intent = _pick(rng, INTENTS)
+    confidence = min(1.0, max(0.05, rng.gauss(0.82 if intent != "unknown" else 0.35, 0.1)))
+    automated = confidence > 0.6 and intent != "talk_to_agent"
+    e.record_intent(intent, round(confidence, 3), automated)
+    e.record_response_time(rng.uniform(1, 8) if automated else rng.uniform(30, 600))
+    outcome = outcome or _pick(rng, (("none", 0.7), ("handoff", 0.08), ("lead", 0.1),
+                                     ("appointment", 0.05), ("inquiry", 0.05),
+                                     ("conversion", 0.02)))
+    if outcome == "handoff" or not automated:
+        e.record_handoff("customer_request" if intent == "talk_to_agent" else "low_confidence")
+    if outcome == "lead":
+        e.record_lead(rng.choice(("whatsapp", "web", "portal")),
+                      rng.choice(("hot", "warm", "cold")))
+    if outcome == "appointment":
+        e.record_appointment(rng.choice(("viewing", "call", "video_call")))
+    if outcome in ("inquiry", "appointment"):
+        e.record_property_inquiry(round(rng.lognormvariate(math.log(350_000), 0.6), -3))
+    if outcome == "conversion":
+        value = round(rng.lognormvariate(math.log(400_000), 0.7), -3)
+        e.record_conversion(rng.choice(("sale", "sale", "rental")), value, "spring-campaign")
+    if rng.random() < (0.05 if slow else 0.005):
+        e.record_error("critical" if slow and rng.random() < 0.5 else "error", "api")
+    if rng.random() < (0.03 if slow else 0.002):
+        e.record_rate_limit_rejection("webhooks")
+
+
 class Traffic:
     """Generates the bot's traffic until ``stop`` is set."""
 
@@ -298,39 +336,7 @@ class Traffic:
     # --- inbound: conversations ------------------------------------------------------
     def converse(self, outcome: str | None = None) -> None:
         """One customer message and what the bot does with it."""
-        e, rng, slow = self.events, self.rng, self.slow()
-        e.record_webhook("messages", rng.choice(("sales-1", "sales-2")))
-        e.record_message_received(_pick(rng, (("text", 0.8), ("media", 0.15), ("location", 0.05))))
-        e.record_http_request("/webhooks/whatsapp", 500 if slow and rng.random() < 0.05 else 200,
-                              rng.uniform(0.01, 0.08) * (12 if slow else 1), "POST")
-        e.record_cache_request("properties", rng.random() < (0.5 if slow else 0.85))
-        e.record_redis_operation(rng.choice(("get", "set", "hgetall")),
-                                 rng.uniform(0.0004, 0.004) * (8 if slow else 1),
-                                 "error" if slow and rng.random() < 0.02 else "ok")
-        intent = _pick(rng, INTENTS)
-        confidence = min(1.0, max(0.05, rng.gauss(0.82 if intent != "unknown" else 0.35, 0.1)))
-        automated = confidence > 0.6 and intent != "talk_to_agent"
-        e.record_intent(intent, round(confidence, 3), automated)
-        e.record_response_time(rng.uniform(1, 8) if automated else rng.uniform(30, 600))
-        outcome = outcome or _pick(rng, (("none", 0.7), ("handoff", 0.08), ("lead", 0.1),
-                                         ("appointment", 0.05), ("inquiry", 0.05),
-                                         ("conversion", 0.02)))
-        if outcome == "handoff" or not automated:
-            e.record_handoff("customer_request" if intent == "talk_to_agent" else "low_confidence")
-        if outcome == "lead":
-            e.record_lead(rng.choice(("whatsapp", "web", "portal")),
-                          rng.choice(("hot", "warm", "cold")))
-        if outcome == "appointment":
-            e.record_appointment(rng.choice(("viewing", "call", "video_call")))
-        if outcome in ("inquiry", "appointment"):
-            e.record_property_inquiry(round(rng.lognormvariate(math.log(350_000), 0.6), -3))
-        if outcome == "conversion":
-            value = round(rng.lognormvariate(math.log(400_000), 0.7), -3)
-            e.record_conversion(rng.choice(("sale", "sale", "rental")), value, "spring-campaign")
-        if rng.random() < (0.05 if slow else 0.005):
-            e.record_error("critical" if slow and rng.random() < 0.5 else "error", "api")
-        if rng.random() < (0.03 if slow else 0.002):
-            e.record_rate_limit_rejection("webhooks")
+        conversation(self.events, self.rng, self.slow(), outcome)
 
     def inbound(self, dt: float) -> None:
         for _ in range(self._poisson(self.sc.inbound_per_s, dt)):
