@@ -71,3 +71,17 @@ async def test_unreachable_redis_scrape_answers_within_timeout():
     finally:
         await client.close()
         await exporter.stop()
+
+
+async def test_every_rejection_reason_is_published_at_zero_before_any_refusal(redis_url):
+    """"Rejected events" on a healthy system showed "No data": no reason had a series."""
+    from exporter.ingest.schema import REASONS
+    client, exporter = await client_for(redis_url)
+    try:
+        s = samples(await (await client.get("/metrics")).text())
+    finally:
+        await client.close()
+        await exporter.stop()
+    got = {dict(labels)["reason"]: v for (name, labels), v in s.items()
+           if name == "anclora_exporter_events_rejected_total"}
+    assert got == {reason: 0.0 for reason in REASONS}

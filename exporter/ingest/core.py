@@ -42,6 +42,10 @@ class Ingestor:
         self.resolved = self._resolved.get
         self._warn = RateLimitedLog(log, log_interval)
         metrics.declare(["exporter_events_ingested_total", "exporter_events_rejected_total"])
+        # Every reason at 0 from the start: a panel or a rate() over a reason never seen
+        # yet shows 0, not "No data" (client_python's advice for known label values).
+        for reason in schema.REASONS:
+            metrics.child("exporter_events_rejected_total", reason=reason)
         self._ingested = {t: metrics.child("exporter_events_ingested_total", type=t)
                           for t in schema.BY_TYPE}
 
