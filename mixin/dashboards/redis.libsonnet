@@ -16,9 +16,14 @@ local queries = import '../lib/queries.libsonnet';
         g.target('max(%(ns)s_exporter_redis_up{%(sel)s})' % a, 'anclora exporter'),
         g.target('max(redis_up{%(sel)s})' % r, 'redis_exporter'),
       ]),
-      g.stat('Uptime', 's', targets=[g.target('max(redis_uptime_in_seconds{%(sel)s})' % r)]),
-      g.stat('Connected clients', 'short', targets=[g.target('sum(redis_connected_clients{%(sel)s})' % r)]),
-      g.stat('Memory used', 'bytes', targets=[g.target('sum(redis_memory_used_bytes{%(sel)s})' % r)]),
+      // redis_exporter's figure, else the exporter's own (it reads INFO too): the panels
+      // stay filled where redis_exporter is not deployed.
+      g.stat('Uptime', 's', targets=[g.target('max(redis_uptime_in_seconds{%s}) or max(%s_redis_uptime_seconds{%s})' % [r.sel, c.ns, a.sel])],
+             description='Seconds since the Redis server started (redis_exporter, else the anclora exporter).'),
+      g.stat('Connected clients', 'short', targets=[g.target('sum(redis_connected_clients{%s}) or max(%s_redis_connected_clients{%s})' % [r.sel, c.ns, a.sel])],
+             description='Client connections to Redis (redis_exporter, else the anclora exporter).'),
+      g.stat('Memory used', 'bytes', targets=[g.target('sum(redis_memory_used_bytes{%s}) or max(%s_redis_used_memory_bytes{%s})' % [r.sel, c.ns, a.sel])],
+             description='Memory Redis uses (redis_exporter, else the anclora exporter).'),
       g.timeseries('Command latency (app side)', 's', targets=[q(0.95), q(0.99)],
                    description='Latency of the commands the app issues; alert when p95 > %gs.' % c.redisLatencyWarningSeconds),
       g.timeseries('Operations (app side)', 'ops', stack=true, targets=[

@@ -188,3 +188,17 @@ def test_overview_links_every_dashboard():
     for key, other in d.items():
         if key != "overview":
             assert f"/d/{other['uid']}" in text
+
+
+def test_redis_dashboard_falls_back_to_the_exporters_own_redis_metrics():
+    """Without redis-exporter the Redis dashboard went blank, though the exporter reads
+    INFO itself: each server figure it also publishes is redis_exporter's `or` its own."""
+    own = {"Uptime": "anclora_redis_uptime_seconds",
+           "Connected clients": "anclora_redis_connected_clients",
+           "Memory used": "anclora_redis_used_memory_bytes"}
+    panels = {p["title"]: p for p in _dashboards()["redis"]["panels"]}
+    for title, metric in own.items():
+        (target,) = panels[title]["targets"]
+        names = _metric_names(_parse_promql(target["expr"]))
+        assert metric in names and any(n.startswith("redis_") for n in names), (title, names)
+        assert " or " in target["expr"], title
