@@ -143,7 +143,10 @@
       business: 'anclora-bot-business',
       errors: 'anclora-errors-resilience',
       logs: 'anclora-logs',
+      bullmq: 'anclora-bullmq',
     },
+    // The BullMQ dashboard colours the oldest waiting job past this age.
+    bullmqOldestJobWarningSeconds: 300,
     // Alert -> docs/runbooks.md#<alertname lower-case>, GitHub's anchor for "## AlertName".
     runbookUrlPattern: 'https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md#%s',
     // Alert -> the panel showing its signal; `vars` adds e.g. &var-queue={{ $labels.queue }}.

@@ -22,6 +22,7 @@ local alertFiles = [
 local dashboardFiles = [
   import 'dashboards/overview.libsonnet',
   import 'dashboards/queue.libsonnet',
+  import 'dashboards/bullmq.libsonnet',
   import 'dashboards/analytics.libsonnet',
   import 'dashboards/whatsapp.libsonnet',
   import 'dashboards/redis.libsonnet',

@@ -7,7 +7,7 @@ local queries = import '../lib/queries.libsonnet';
     local c = $._config,
     local v = c { sel: c.exporterSelector },
     local titles = {
-      queue: 'Queue', analytics: 'Analytics', whatsapp: 'WhatsApp API', redis: 'Redis',
+      queue: 'Queue', bullmq: 'BullMQ', analytics: 'Analytics', whatsapp: 'WhatsApp API', redis: 'Redis',
       system: 'System and runtime', business: 'Bot and business', errors: 'Errors and resilience', logs: 'Logs',
     },
     local upDown = [[null, 'red'], [1, 'green']],
@@ -42,7 +42,7 @@ local queries = import '../lib/queries.libsonnet';
       ], description='Alerts of this bundle firing now, by severity.'),
       g.text('Dashboards', std.join('\n', [
         '- [%s](/d/%s)' % [titles[k], c.dashboardUids[k]]
-        for k in ['queue', 'analytics', 'whatsapp', 'redis', 'system', 'business', 'errors', 'logs']
+        for k in ['queue', 'bullmq', 'analytics', 'whatsapp', 'redis', 'system', 'business', 'errors', 'logs']
       ])),
     ]),
   },

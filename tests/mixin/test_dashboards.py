@@ -74,8 +74,8 @@ def _metric_names(ast) -> set[str]:
 
 def test_the_expected_dashboards_exist():
     assert {p.stem for p in DASHBOARDS} == {
-        "overview", "queue", "analytics", "whatsapp", "redis", "system", "business", "errors",
-        "logs"}
+        "overview", "queue", "bullmq", "analytics", "whatsapp", "redis", "system", "business",
+        "errors", "logs"}
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -202,3 +202,16 @@ def test_redis_dashboard_falls_back_to_the_exporters_own_redis_metrics():
         names = _metric_names(_parse_promql(target["expr"]))
         assert metric in names and any(n.startswith("redis_") for n in names), (title, names)
         assert " or " in target["expr"], title
+
+
+def test_bullmq_state_is_on_a_dashboard():
+    """The BullMQ state the exporter reads from Redis was on no dashboard."""
+    used = set()
+    for name, d in _dashboards().items():
+        if name == "logs":  # LogQL, not PromQL
+            continue
+        for _, t in _targets(d):
+            if "expr" in t:
+                used |= _metric_names(_parse_promql(t["expr"]))
+    assert {"anclora_bullmq_jobs", "anclora_bullmq_oldest_waiting_job_age_seconds",
+            "anclora_bullmq_queue_paused"} <= used

@@ -1,0 +1,41 @@
+// BullMQ: each queue's state as read straight from Redis (jobs per state, the oldest
+// waiting job, pauses), beside the user's Queue dashboard, which keeps its 10 panels.
+local g = import '../lib/dashboard.libsonnet';
+local queries = import '../lib/queries.libsonnet';
+
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local v = c { sel: queries.instanceSelector(c.exporterSelector, 'queue=~"$queue"') },
+
+    bullmq: g.dashboard(c, 'bullmq', 'Anclora / BullMQ', variables=[
+      g.instanceVariable(c),
+      g.queryVariable('queue', 'Queue', 'label_values(%(ns)s_bullmq_jobs{%(exporterSelector)s}, queue)' % c),
+    ], panels=[
+      g.stat('Queues watched', 'short', targets=[
+        g.target('sum(%(ns)s_exporter_queue_up{%(sel)s})' % v),
+      ], description='Queues whose keys the exporter read at its last scrape.'),
+      g.stat('Paused queues', 'short', thresholds=[[null, 'green'], [1, 'yellow']], targets=[
+        g.target('count(%(ns)s_bullmq_queue_paused{%(sel)s} == 1) or vector(0)' % v),
+      ], description='Queues paused in BullMQ: their waiting jobs are not picked up.'),
+      g.stat('Oldest waiting job', 's', thresholds=[[null, 'green'], [c.bullmqOldestJobWarningSeconds, 'yellow']], targets=[
+        g.target('max(%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v),
+      ], description='Age of the oldest job still waiting, over the selected queues.'),
+      g.stat('Failed jobs kept', 'short', targets=[
+        g.target('sum(%(ns)s_bullmq_jobs{%(sel)s, state="failed"})' % v),
+      ], description="Jobs in BullMQ's failed set (kept until removed)."),
+      g.timeseries('Jobs by state', 'short', stack=true, targets=[
+        g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state!~"completed|failed"})' % v, '{{state}}'),
+      ], description='Jobs per BullMQ state (waiting, prioritized, delayed, active, paused, waiting-children), over the selected queues.'),
+      g.timeseries('Oldest waiting job age', 's', targets=[
+        g.target('max by (queue) (%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v, '{{queue}}'),
+      ], description='How long the oldest waiting job of each queue has waited; it grows while no worker takes jobs.'),
+      g.timeseries('Paused', 'short', targets=[
+        g.target('max by (queue) (%(ns)s_bullmq_queue_paused{%(sel)s})' % v, '{{queue}}'),
+      ], description='1 while the queue is paused.'),
+      g.timeseries('Completed and failed kept', 'short', targets=[
+        g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state=~"completed|failed"})' % v, '{{state}}'),
+      ], description="Jobs kept in BullMQ's completed and failed sets (bounded by removeOnComplete / removeOnFail)."),
+    ]),
+  },
+}
