@@ -3,11 +3,15 @@
 - The Logs dashboard's stream selectors use only labels both shippers keep (a selector on
   a dropped label such as `job` matches no stream, and the dashboard shows nothing).
 - The component dropdown lists every component the logs carry.
+- The masking stages (`stage.replace` in alloy/config.alloy, `replace` in
+  promtail/promtail.yml) run on real log lines with RE2, the engine both use (Go regexp):
+  no phone digit survives; timestamps, ports and durations do.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -15,7 +19,13 @@ import pytest
 import yaml
 
 from exporter import logs
+from tests.privacy_cases import CASES
 from tools import mixin_build
+
+try:  # google-re2 (dev extra): the RE2 engine, as Alloy's and Promtail's Go regexp
+    import re2
+except ImportError:  # Python's re agrees with RE2 on expressions without lookaround or
+    re2 = None       # backreferences, which test_expressions_are_re2 checks
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOY = (ROOT / "alloy" / "config.alloy").read_text()
@@ -123,3 +133,123 @@ def test_component_dropdown_lists_every_logged_component():
     assert set(cfg["logComponents"]) == spec_components | exporter_components
     variable = {v["name"]: v for v in _dashboard()["templating"]["list"]}["component"]
     assert [o["value"] for o in variable["options"]] == cfg["logComponents"]
+
+
+# --- masking ------------------------------------------------------------------------------
+
+def alloy_stages() -> list[tuple[str, str]]:
+    body = _alloy_block('loki.process "json"')
+    return [(_alloy_string(e), _alloy_string(r)) for e, r in re.findall(
+        r"stage\.replace\s*\{\s*expression\s*=\s*" + _STRING + r"\s*replace\s*=\s*" + _STRING, body)]
+
+
+def promtail_stages(job: int) -> list[tuple[str, str]]:
+    return [(s["replace"]["expression"], s["replace"]["replace"])
+            for s in PROMTAIL["scrape_configs"][job]["pipeline_stages"] if "replace" in s]
+
+
+def test_alloy_and_promtail_mask_alike_and_first():
+    stages = alloy_stages()
+    assert len(stages) == 5
+    assert all(promtail_stages(j) == stages for j in range(len(PROMTAIL["scrape_configs"])))
+    for job in PROMTAIL["scrape_configs"]:  # before json: the extracted fields are masked too
+        kinds = [next(iter(s)) for s in job["pipeline_stages"]]
+        assert kinds[:5] == ["replace"] * 5, kinds
+    body = _alloy_block('loki.process "json"')
+    assert body.rindex("stage.replace") < body.index("stage.json")
+
+
+def _apply(expression: str, replace: str, line: str) -> str:
+    """Promtail's and Alloy's replace stage (getReplacedEntry): every capture group that
+    took part in a match is replaced by `replace`; the text around it stays."""
+    assert "{{" not in replace  # a literal, not a template
+    rx = (re2 or re).compile(expression)
+    out, prev = [], 0
+    for m in rx.finditer(line):
+        for g in range(1, rx.groups + 1):
+            if m.start(g) == -1:
+                continue
+            out.append(line[prev:m.start(g)] + replace)
+            prev = m.end(g)
+    return "".join(out) + line[prev:] if out else line
+
+
+def ship(line: str) -> str:
+    for expression, replace in alloy_stages():
+        line = _apply(expression, replace, line)
+    return line
+
+
+def test_expressions_are_re2():
+    for expression, _ in alloy_stages():
+        if re2:
+            re2.compile(expression)
+        assert not re.search(r"\(\?<?[=!]|\\[1-9]", expression), expression
+
+
+def _bot_line(msg: str, **fields) -> str:
+    """A line as the bot writes it (JSON, unmasked)."""
+    return json.dumps({"time": "2026-11-30T11:34:56.123Z", "level": "info", "service": "whatsapp-bot",
+                       "component": "whatsapp", "msg": msg, **fields}, ensure_ascii=False)
+
+
+_SKIP = {"fullwidth digits", "lone surrogate"}  # RE2's \d is ASCII; a surrogate is no UTF-8
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.shape not in _SKIP], ids=lambda c: c.shape)
+def test_privacy_cases_in_a_bot_line(case):
+    """Each shape of tests/privacy_cases.py inside a bot's JSON line: what the exporter masks,
+    the shipper masks too (whole phone numbers, where the exporter keeps the last four);
+    what the exporter keeps, the shipper keeps."""
+    shipped = ship(_bot_line(f"value {case.value} end"))
+    got = json.loads(shipped)
+    expected = re.sub(r"\*\*\*\d{4}", "***", case.logged)
+    assert got["msg"] == f"value {expected} end"
+    assert got["time"] == "2026-11-30T11:34:56.123Z"
+
+
+BOT_LINES = [
+    (_bot_line("message sent to +34600123456", to="34600123456@s.whatsapp.net", duration_ms=182),
+     _bot_line("message sent to ***", to="***@s.whatsapp.net", duration_ms=182)),
+    (_bot_line("lead captured", phone="+34 600 12 34 56", wa_id="34600123456", status=200),
+     _bot_line("lead captured", phone="***", wa_id="***", status=200)),
+    (_bot_line("webhook from wa_34600123456 took 250 ms via 10.0.0.5:6379"),
+     _bot_line("webhook from wa_*** took 250 ms via 10.0.0.5:6379")),
+    (_bot_line("graph api call", url="https://graph.facebook.com/v18.0/me?access_token=EAAGm0PX4Z",
+               latency_seconds=0.125),
+     _bot_line("graph api call", url="https://graph.facebook.com/v18.0/me?access_token=***",
+               latency_seconds=0.125)),
+    (_bot_line('login {"password": "hunter2", "user": "ana"}'),
+     _bot_line('login {"password": "***", "user": "ana"}')),
+    (_bot_line("redis connect redis://default:s3cr3t@redis:6379/0 on port 6379 at 2026-11-30 11:34:56,123"),
+     _bot_line("redis connect redis://default:***@redis:6379/0 on port 6379 at 2026-11-30 11:34:56,123")),
+    (_bot_line("call (+34) 600 123 456 or +1 (212) 555-0100, job 1764502496123-0, 1048576 bytes"),
+     _bot_line("call *** or ***, job 1764502496123-0, 1048576 bytes")),
+    (_bot_line("status read", message_id="wamid.HBgLMzQ2MDAxMjM0NTYVAgARGBI", group="120363025246125486@g.us"),
+     _bot_line("status read", message_id="wamid.***", group="***@g.us")),
+]
+
+
+@pytest.mark.parametrize("line,expected", BOT_LINES, ids=range(len(BOT_LINES)))
+def test_bot_lines_are_masked(line, expected):
+    shipped = ship(line)
+    assert shipped == expected
+    json.loads(shipped)  # still JSON: the pipeline's json stage parses it next
+    assert not re.search(r"\d{5,}", re.sub(r"\d{13}-\d+|\d+ bytes", "", shipped.replace(
+        "2026-11-30", ""))), shipped
+
+
+def test_exporter_lines_pass_unchanged():
+    """The exporter masks its own lines (last four digits kept): shipping leaves them alone."""
+    import io
+    stream = io.StringIO()
+    logs.setup("info", "anclora-exporter", stream=stream)
+    try:
+        log = logs.get_logger("ingest")
+        log.warning("event from +34600123456 (34600123456@s.whatsapp.net) token=abc123 took 12 ms",
+                    extra={"redis": "10.0.0.5:6379", "entry": "1764502496123-0", "seconds": 0.25})
+    finally:
+        logging.getLogger(logs.ROOT).handlers.clear()
+    line = stream.getvalue().strip()
+    assert "***3456" in line and "***3456@s.whatsapp.net" in line and "token=***" in line
+    assert ship(line) == line
