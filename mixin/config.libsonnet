@@ -124,10 +124,16 @@
     // --- Grafana ---
     // The stack's provisioning names its data sources with these uids.
     datasources: { prometheus: 'prometheus', loki: 'loki', alertmanager: 'alertmanager' },
-    // Loki stream selector of the bot's and exporter's logs (the stack's Promtail jobs);
-    // lines are JSON with `level` and `component` fields (exporter/logs.py).
-    lokiSelector: 'job=~".+"',
-    logComponents: ['queue', 'analytics', 'whatsapp', 'bot', 'api', 'exporter'],
+    // Loki stream selector of the bot's and exporter's logs. Alloy and Promtail keep only
+    // the labels service, component and level (alloy/config.alloy, promtail/promtail.yml):
+    // a selector on any other label (job, filename...) matches no stream. `$service` is the
+    // Logs dashboard's variable (its "All" is `.+`: Loki refuses a selector that matches
+    // the empty string). tests/test_log_shipping.py ties the two.
+    lokiSelector: 'service=~"$service"',
+    // The `component` field the logs carry: the SPEC's component loggers (queue, analytics,
+    // whatsapp, bot, api) and the exporter's own get_logger() names (exporter, api, health,
+    // ingest, queue). tests/test_log_shipping.py checks this list against both.
+    logComponents: ['queue', 'analytics', 'whatsapp', 'bot', 'api', 'exporter', 'health', 'ingest'],
     grafanaUrl: 'http://localhost:3001',
     dashboardTags: ['anclora', 'whatsapp'],
     dashboardTimezone: 'browser',

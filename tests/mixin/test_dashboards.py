@@ -137,18 +137,22 @@ def test_promql_targets_parse_and_name_known_metrics(path):
 
 
 def test_logql_targets():
-    """LogQL has no parser here: a stream selector from config, balanced brackets,
-    JSON parsing with errors dropped, and the component filter."""
+    """LogQL has no parser here: the stream selector from config plus the component,
+    balanced brackets, JSON parsing with errors dropped. Which labels the selector may use
+    (those Alloy and Promtail keep) is tests/test_log_shipping.py's."""
     d = _dashboards()["logs"]
     cfg = mixin_build.evaluate(ROOT, "config")
     targets = list(_targets(d))
     assert len(targets) == 3
     for panel, t in targets:
         expr = t["expr"]
-        assert "{%s}" % cfg["lokiSelector"] in expr
+        assert '{%s, component=~"$component"} | json | __error__=""' % cfg["lokiSelector"] in expr
         for a, b in ("()", "{}", "[]"):
             assert expr.count(a) == expr.count(b), (panel["title"], expr)
-        assert '| json | __error__=""' in expr and 'component=~"$component"' in expr
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert cfg["lokiSelector"] == 'service=~"$service"'
+    assert variables["service"]["allValue"] == ".+"  # `.*` would match the empty string
+    assert variables["component"]["allValue"] == ".*"
 
 
 def test_alert_and_recording_expressions_name_known_metrics():
