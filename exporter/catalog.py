@@ -45,6 +45,9 @@ ERROR_TYPES = ("timeout", "rate_limited", "network", "validation", "auth", "not_
 SEVERITIES = ("fatal", "critical", "error", "warning")
 CIRCUIT_STATES = ("closed", "half_open", "open")
 CACHE_RESULTS = ("hit", "miss")
+# Redis's maxmemory-policy values (redis.conf); anything else is published as other.
+REDIS_MAXMEMORY_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+                            "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 HTTP_CLOSE_REASONS = ("header_timeout", "connection_limit")
 HEALTH_CHECKS = ("redis", "analytics_redis", "queue", "memory", "event_loop", "disk")
 
@@ -156,6 +159,10 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("redis_used_memory_bytes", GAUGE, "Memory used by Redis.", unit="bytes",
        source="redis"),
     _m("redis_connected_clients", GAUGE, "Clients connected to Redis.", source="redis"),
+    _m("redis_maxmemory_policy", GAUGE,
+       "1 for Redis's maxmemory-policy. BullMQ needs noeviction: under any other policy a "
+       "full Redis silently drops jobs.", ("policy",), source="redis",
+       label_values={"policy": REDIS_MAXMEMORY_POLICIES}),
     # --- Bot (names ours) ---------------------------------------------------------
     _m("bot_intents_total", COUNTER, "Intents detected by the bot.", ("intent",)),
     _m("bot_intent_confidence_ratio", HISTOGRAM, "Confidence of each detected intent (0-1).",

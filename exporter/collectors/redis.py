@@ -11,7 +11,8 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ..metrics import gauge
+from ..catalog import REDIS_MAXMEMORY_POLICIES
+from ..metrics import OTHER, gauge
 from ..scrape import PartialScrape
 
 
@@ -37,7 +38,8 @@ class RedisCollector:
             start = time.perf_counter()
             await self.redis.ping()
             ping = time.perf_counter() - start
-            info = parse_info(await self.redis.info())
+            raw = await self.redis.info()
+            info = parse_info(raw)
         except (RedisError, OSError) as e:
             raise PartialScrape(f"redis unreachable: {type(e).__name__}",
                                 [gauge("exporter_redis_up", ns, [((), 0.0)])]) from e
@@ -48,4 +50,9 @@ class RedisCollector:
                             ("connected_clients", "redis_connected_clients")):
             if key in info:
                 fams.append(gauge(metric, ns, [((), info[key])]))
+        policy = raw.get("maxmemory_policy")
+        if policy is not None:
+            policy = policy.decode() if isinstance(policy, bytes) else str(policy)
+            fams.append(gauge("redis_maxmemory_policy", ns, [(
+                (policy if policy in REDIS_MAXMEMORY_POLICIES else OTHER,), 1.0)]))
         return fams

@@ -33,3 +33,21 @@ async def test_first_scrape_after_a_redis_restart_sees_redis_up(own_redis):
         assert _up(await collector.collect()) == 1.0
     finally:
         await client.aclose()
+
+
+async def test_maxmemory_policy_is_published(own_redis):
+    """BullMQ needs noeviction: an evicting Redis silently drops jobs, so the policy is a
+    metric an alert can watch."""
+    client = make_redis(own_redis.url, 1.0)
+    collector = RedisCollector(client, "anclora")
+
+    async def policies():
+        fam = next(f for f in await collector.collect()
+                   if f.name == "anclora_redis_maxmemory_policy")
+        return {s.labels["policy"]: s.value for s in fam.samples}
+    try:
+        assert await policies() == {"noeviction": 1.0}
+        await client.config_set("maxmemory-policy", "allkeys-lru")
+        assert await policies() == {"allkeys-lru": 1.0}
+    finally:
+        await client.aclose()
