@@ -367,6 +367,10 @@ class Traffic:
         # Every kind of conversation once at the start: every panel has data at once.
         for outcome in ("none", "handoff", "lead", "appointment", "inquiry", "conversion"):
             self.converse(outcome)
+        # And the rarer signals once (tests/e2e/test_dashboards_have_data.py): a logged
+        # warning and a request the app's rate limiter refused.
+        self.events.record_error("warning", "api")
+        self.events.record_rate_limit_rejection("webhooks")
         self.gauges(0.0)
         await self.campaign(queue)
 

@@ -38,7 +38,6 @@ from ..metrics import OTHER, gauge
 from ..scrape import PartialScrape
 
 PRIORITY_SHIFT = 2 ** 32
-DISCOVERY_INTERVAL = 30.0  # seconds between SCANs for queues; a scrape must not SCAN
 _V5_OR_OLDER = re.compile(r"^bullmq:([0-5])\.")
 
 
@@ -160,7 +159,9 @@ class BullMQCollector:
         if self.config.queues:
             return list(self.config.queues)
         now = self.monotonic()
-        if self._discovered_at is None or now - self._discovered_at >= DISCOVERY_INTERVAL:
+        # Not at every scrape: a SCAN walks the whole keyspace.
+        if (self._discovered_at is None
+                or now - self._discovered_at >= self.config.queue_discovery_interval):
             found = set()
             head, tail = f"{self.prefix}:", ":meta"
             async for key in self.redis.scan_iter(match=f"{self.prefix}:*:meta", count=1000):

@@ -212,8 +212,10 @@ class Stack:
     1s scrape/evaluation and 1s/2s Alertmanager grouping, all on 127.0.0.1."""
 
     def __init__(self, tmp: Path, rule_files: Iterable[Path], redis, for_scale: float = 1.0,
-                 max_for: str | None = None, rules_once_scraped: bool = False):
+                 max_for: str | None = None, rules_once_scraped: bool = False,
+                 exporter_env: dict | None = None):
         self.tmp, self.redis = tmp, redis
+        self.exporter_env = exporter_env or {}
         self.rule_files = list(rule_files)
         self.for_scale, self.max_for = for_scale, max_for
         # Prometheus starts scraping 5-10 s after it starts (its discovery and scrape
@@ -266,7 +268,7 @@ class Stack:
         specs = [
             ("exporter", [sys.executable, "-m", "exporter", "serve"], p["exporter"],
              {"ANCLORA_REDIS_URL": self.redis.url, "ANCLORA_LOG_LEVEL": "warn",
-              "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{p['exporter']}"}),
+              "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{p['exporter']}", **self.exporter_env}),
             ("node-exporter", ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{p['node']}",
                                "--collector.disable-defaults", "--collector.loadavg",
                                "--collector.meminfo"], p["node"], None),
