@@ -108,6 +108,11 @@
     streamLagTrendWindow: '15m',
     streamLagFor: '15m',
 
+    // --- monitoring the monitoring ---
+    // How often Alertmanager resends Watchdog to the dead man's switch (its repeat_interval
+    // in alertmanager/alertmanager.yml; the switch's period must be longer).
+    watchdogRepeat: '1m',
+
     // --- SLOs (SRE workbook, multi-window multi-burn-rate) ---
     queueSuccessTarget: 0.99,
     whatsappSuccessTarget: 0.995,
