@@ -84,6 +84,13 @@
     diskPredictWindow: '6h',
     diskPredictHours: 24,
     diskFillingFor: '30m',
+    // A disk that is simply full (node-exporter's filesystems; read-only ones never fill).
+    // Pseudo and in-memory filesystems are left out; `fstype!=""` as in node-mixin.
+    nodeFsSelector: 'fstype!="", fstype!~"tmpfs|ramfs|squashfs|nsfs|overlay|fuse.lxcfs"',
+    diskUsageWarningRatio: 0.85,
+    diskUsageWarningFor: '15m',
+    diskUsageCriticalRatio: 0.95,
+    diskUsageCriticalFor: '5m',
     // extra: a critical error logged alerts at once (the user's requirement)
     criticalErrorSeverities: 'fatal|critical',
     criticalErrorWindow: '10m',

@@ -110,7 +110,8 @@ def test_receivers_have_the_right_integrations(cfg):
 
 def test_inhibition_rules(cfg):
     rules = cfg["inhibit_rules"]
-    subject_eq = ["cluster", "category", "subject", "queue", "service", "instance"]
+    subject_eq = ["cluster", "category", "subject", "queue", "service", "instance",
+                  "mountpoint"]
     assert rules[0] == {"source_matchers": ['severity="critical"', 'subject=~".+"'],
                         "target_matchers": ['severity=~"warning|info"'], "equal": subject_eq}
     assert rules[1] == {"source_matchers": ['severity="warning"', 'subject=~".+"'],

@@ -20,6 +20,9 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 
 # Metrics we read from other exporters (documented in docs/dashboards.md).
 NODE_EXPORTER = {"node_cpu_seconds_total"}
+# Read by alerts only (mixin/alerts/system.libsonnet, monitoring.libsonnet).
+NODE_EXPORTER |= {"node_filesystem_avail_bytes", "node_filesystem_size_bytes",
+                  "node_filesystem_readonly"}
 REDIS_EXPORTER = {"redis_up", "redis_uptime_in_seconds", "redis_connected_clients",
                   "redis_memory_used_bytes", "redis_commands_processed_total",
                   "redis_keyspace_hits_total", "redis_keyspace_misses_total"}

@@ -132,6 +132,8 @@ THRESHOLD_MUTATIONS = [
     ("eventLoopLagWarningSeconds", 0.09, "system"),
     ("cpuWarningRatio", 0.79, "system"),
     ("diskFreeRatioWarning", 0.25, "system"),
+    ("diskUsageWarningRatio", 0.84, "system"),
+    ("diskUsageCriticalRatio", 0.94, "system"),
     ("leadRateInfoPerHour", 3, "business"),
     ("eventsRejectedRate", 0.005, "exporter"),
     ("streamLagWarning", 600, "exporter"),
