@@ -115,6 +115,23 @@
     streamLagTrendWindow: '15m',
     streamLagFor: '15m',
 
+    // --- resilience (the app's breakers, limiter, HTTP server, errors) ---
+    circuitBreakerOpenFor: '5m',
+    rateLimitRejectionsRate: 0.1,  // requests per second the app's limiter refuses
+    rateLimitRejectionsFor: '10m',
+    httpServerErrorStatus: '5..',
+    httpErrorRatioWarning: 0.05,
+    httpErrorRatioFor: '5m',
+    minHttpRate: 0.01,  // requests per second below which the 5xx ratio is noise
+    httpLatencyQuantile: 0.95,
+    httpLatencyWarningSeconds: 1,
+    httpLatencyWarningFor: '10m',
+    // Errors per hour, the user's traffic light: more than 5 amber, more than 20 red.
+    errorsPerHourSeverities: 'fatal|critical|error',
+    errorsPerHourWarning: 5,
+    errorsPerHourCritical: 20,
+    errorsPerHourFor: '5m',
+
     // --- monitoring the monitoring ---
     // How often Alertmanager resends Watchdog to the dead man's switch (its repeat_interval
     // in alertmanager/alertmanager.yml; the switch's period must be longer).

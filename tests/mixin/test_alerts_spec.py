@@ -48,7 +48,7 @@ MATRIX = [
 ]
 USER_GROUPS = ("queue", "analytics", "whatsapp", "redis", "system", "business")
 CATEGORIES = {"queue", "analytics", "whatsapp", "redis", "system", "business", "exporter",
-              "monitoring"}
+              "resilience", "monitoring"}
 SEVERITIES = {"critical", "warning", "info"}
 
 

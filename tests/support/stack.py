@@ -25,7 +25,7 @@ DEADMANSSWITCH_URL = "https://hc-ping.invalid/test-uuid"
 # The labels alertmanager.yml routes on, and the receivers each pair must reach.
 SEVERITIES = ("critical", "warning", "info")
 CATEGORIES = ("queue", "analytics", "whatsapp", "redis", "system", "business", "exporter",
-              "monitoring")
+              "resilience", "monitoring")
 
 
 def expected_receivers(severity: str, category: str, alertname: str = "Test") -> str:
