@@ -11,6 +11,8 @@
     exporterSelector: 'job="anclora-exporter"',
     nodeExporterSelector: 'job="node-exporter"',
     redisExporterSelector: 'job="redis-exporter"',
+    prometheusSelector: 'job="prometheus"',
+    alertmanagerSelector: 'job="alertmanager"',
 
     // Window of rate()/increase() in alerts; 4x the stack's 15s scrape interval at least.
     rateWindow: '5m',
@@ -136,6 +138,10 @@
     // How often Alertmanager resends Watchdog to the dead man's switch (its repeat_interval
     // in alertmanager/alertmanager.yml; the switch's period must be longer).
     watchdogRepeat: '1m',
+    targetDownFor: '5m',
+    ruleFailuresFor: '15m',  // kube-prometheus's PrometheusRuleFailures
+    notificationFailureRatio: 0.01,  // failed share of one integration's notifications
+    notificationFailuresFor: '5m',
 
     // --- SLOs (SRE workbook, multi-window multi-burn-rate) ---
     queueSuccessTarget: 0.99,

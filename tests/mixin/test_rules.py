@@ -141,6 +141,7 @@ THRESHOLD_MUTATIONS = [
     ("httpLatencyWarningSeconds", 0.95, "resilience"),
     ("errorsPerHourWarning", 4.5, "resilience"),
     ("errorsPerHourCritical", 19.5, "resilience"),
+    ("notificationFailureRatio", 0.004, "monitoring"),
     ("eventsRejectedRate", 0.005, "exporter"),
     ("streamLagWarning", 600, "exporter"),
     ("queueSuccessTarget", 0.995, "slo-queue"),
