@@ -109,6 +109,11 @@
 
     // --- exporter (extra) ---
     exporterDownFor: '5m',
+    // The app sends events (its gauges every few seconds) while it lives; none for this
+    // window, after some within the lookback, means the app died (AppEventsStopped).
+    appEventsStoppedWindow: '10m',
+    appEventsStoppedFor: '5m',
+    appEventsLookback: '1d',
     eventsRejectedRate: 0.01,  // rejected application events per second
     eventsRejectedFor: '15m',
     // A consumed stream (BullMQ events, app events) whose unread backlog is large and still
