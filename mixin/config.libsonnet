@@ -11,6 +11,8 @@
     exporterSelector: 'job="anclora-exporter"',
     nodeExporterSelector: 'job="node-exporter"',
     redisExporterSelector: 'job="redis-exporter"',
+    prometheusSelector: 'job="prometheus"',
+    alertmanagerSelector: 'job="alertmanager"',
 
     // Window of rate()/increase() in alerts; 4x the stack's 15s scrape interval at least.
     rateWindow: '5m',
@@ -84,6 +86,13 @@
     diskPredictWindow: '6h',
     diskPredictHours: 24,
     diskFillingFor: '30m',
+    // A disk that is simply full (node-exporter's filesystems; read-only ones never fill).
+    // Pseudo and in-memory filesystems are left out; `fstype!=""` as in node-mixin.
+    nodeFsSelector: 'fstype!="", fstype!~"tmpfs|ramfs|squashfs|nsfs|overlay|fuse.lxcfs"',
+    diskUsageWarningRatio: 0.85,
+    diskUsageWarningFor: '15m',
+    diskUsageCriticalRatio: 0.95,
+    diskUsageCriticalFor: '5m',
     // extra: a critical error logged alerts at once (the user's requirement)
     criticalErrorSeverities: 'fatal|critical',
     criticalErrorWindow: '10m',
@@ -100,6 +109,11 @@
 
     // --- exporter (extra) ---
     exporterDownFor: '5m',
+    // The app sends events (its gauges every few seconds) while it lives; none for this
+    // window, after some within the lookback, means the app died (AppEventsStopped).
+    appEventsStoppedWindow: '10m',
+    appEventsStoppedFor: '5m',
+    appEventsLookback: '1d',
     eventsRejectedRate: 0.01,  // rejected application events per second
     eventsRejectedFor: '15m',
     // A consumed stream (BullMQ events, app events) whose unread backlog is large and still
@@ -107,6 +121,32 @@
     streamLagWarning: 1000,
     streamLagTrendWindow: '15m',
     streamLagFor: '15m',
+
+    // --- resilience (the app's breakers, limiter, HTTP server, errors) ---
+    circuitBreakerOpenFor: '5m',
+    rateLimitRejectionsRate: 0.1,  // requests per second the app's limiter refuses
+    rateLimitRejectionsFor: '10m',
+    httpServerErrorStatus: '5..',
+    httpErrorRatioWarning: 0.05,
+    httpErrorRatioFor: '5m',
+    minHttpRate: 0.01,  // requests per second below which the 5xx ratio is noise
+    httpLatencyQuantile: 0.95,
+    httpLatencyWarningSeconds: 1,
+    httpLatencyWarningFor: '10m',
+    // Errors per hour, the user's traffic light: more than 5 amber, more than 20 red.
+    errorsPerHourSeverities: 'fatal|critical|error',
+    errorsPerHourWarning: 5,
+    errorsPerHourCritical: 20,
+    errorsPerHourFor: '5m',
+
+    // --- monitoring the monitoring ---
+    // How often Alertmanager resends Watchdog to the dead man's switch (its repeat_interval
+    // in alertmanager/alertmanager.yml; the switch's period must be longer).
+    watchdogRepeat: '1m',
+    targetDownFor: '5m',
+    ruleFailuresFor: '15m',  // kube-prometheus's PrometheusRuleFailures
+    notificationFailureRatio: 0.01,  // failed share of one integration's notifications
+    notificationFailuresFor: '5m',
 
     // --- SLOs (SRE workbook, multi-window multi-burn-rate) ---
     queueSuccessTarget: 0.99,

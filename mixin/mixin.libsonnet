@@ -18,6 +18,8 @@ local alertFiles = [
   import 'alerts/business.libsonnet',
   import 'alerts/exporter.libsonnet',
   import 'alerts/slo.libsonnet',
+  import 'alerts/resilience.libsonnet',
+  import 'alerts/monitoring.libsonnet',
 ];
 local dashboardFiles = [
   import 'dashboards/overview.libsonnet',

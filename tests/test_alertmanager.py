@@ -10,8 +10,9 @@ import subprocess
 import pytest
 import yaml
 
-from tests.support.stack import (AM_DIR, CATEGORIES, RECEIVERS, SEVERITIES,
-                                 alertmanager_config, expected_receivers, render_alertmanager)
+from tests.support.stack import (AM_DIR, CATEGORIES, DEADMANSSWITCH_URL, RECEIVERS, ROOT,
+                                 SEVERITIES, alertmanager_config, expected_receivers,
+                                 render_alertmanager)
 
 pytestmark = pytest.mark.skipif(not shutil.which("amtool"),
                                 reason="amtool missing (apt-get install prometheus-alertmanager)")
@@ -34,7 +35,7 @@ def amtool(*args: str) -> subprocess.CompletedProcess:
 def test_check_config_passes(am_config):
     r = amtool("check-config", str(am_config))
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "5 receivers" in r.stdout and "4 inhibit rules" in r.stdout
+    assert "6 receivers" in r.stdout and "4 inhibit rules" in r.stdout
     assert "1 templates" in r.stdout
 
 
@@ -99,6 +100,7 @@ def test_receivers_have_the_right_integrations(cfg):
         "warning-alerts": ["email_configs", "slack_configs"],
         "info-alerts": ["slack_configs"],
         "business-alerts": ["slack_configs"],
+        "deadmansswitch": ["webhook_configs"],
     }
     for r in cfg["receivers"]:
         for kind in ("slack_configs", "email_configs", "pagerduty_configs"):
@@ -108,7 +110,8 @@ def test_receivers_have_the_right_integrations(cfg):
 
 def test_inhibition_rules(cfg):
     rules = cfg["inhibit_rules"]
-    subject_eq = ["cluster", "category", "subject", "queue", "service", "instance"]
+    subject_eq = ["cluster", "category", "subject", "queue", "service", "instance",
+                  "mountpoint"]
     assert rules[0] == {"source_matchers": ['severity="critical"', 'subject=~".+"'],
                         "target_matchers": ['severity=~"warning|info"'], "equal": subject_eq}
     assert rules[1] == {"source_matchers": ['severity="warning"', 'subject=~".+"'],
@@ -155,3 +158,49 @@ def test_entrypoint_refuses_a_quote_that_would_break_the_yaml(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as e:
         render_alertmanager(tmp_path / "a.yml", {"ALERTMANAGER_EMAIL_TO": "o'neil@example.com"})
     assert "ALERTMANAGER_EMAIL_TO must not contain a single quote" in e.value.stderr
+
+
+def test_watchdog_reaches_only_the_dead_mans_switch(am_config):
+    """Watchdog goes to `deadmansswitch` alone, whatever else it carries; nothing else does."""
+    for labels in (["severity=none", "category=monitoring"],
+                   ["severity=critical", "category=business"], []):
+        r = amtool("config", "routes", "test", f"--config.file={am_config}",
+                   "--verify.receivers=deadmansswitch", "alertname=Watchdog", "cluster=anclora",
+                   *labels)
+        assert r.returncode == 0 and r.stdout.strip() == "deadmansswitch", (labels, r.stdout)
+    for severity, category in MATRIX:
+        labels = ["alertname=WatchdogX", "cluster=anclora"]
+        labels += [f"severity={severity}"] if severity else []
+        labels += [f"category={category}"] if category else []
+        r = amtool("config", "routes", "test", f"--config.file={am_config}", *labels)
+        assert "deadmansswitch" not in r.stdout, (labels, r.stdout)
+
+
+def test_watchdog_pings_the_secret_url_every_minute(cfg, tmp_path):
+    route = _route_for(cfg, 'alertname="Watchdog"')
+    assert route["receiver"] == "deadmansswitch" and "continue" not in route
+    assert _duration(route["repeat_interval"]) <= 300
+    assert cfg["route"]["routes"][0]["matchers"] == ['alertname="Watchdog"']  # before any
+    receiver = next(r for r in cfg["receivers"] if r["name"] == "deadmansswitch")
+    assert sorted(k for k in receiver if k.endswith("_configs")) == ["webhook_configs"]
+    # The URL comes from the secret file, never from the shipped file or the environment.
+    assert receiver["webhook_configs"][0]["url"] == DEADMANSSWITCH_URL
+    shipped = yaml.safe_load((AM_DIR / "alertmanager.yml").read_text().replace("${", "x{"))
+    assert next(r for r in shipped["receivers"] if r["name"] == "deadmansswitch")[
+        "webhook_configs"][0]["url"] == "x{DEADMANSSWITCH_WEBHOOK_URL}"
+    # The mixin's description states the same period.
+    from tools import mixin_build
+    assert _duration(mixin_build.evaluate(ROOT, "config")["watchdogRepeat"]) == _duration(
+        route["repeat_interval"])
+
+
+def test_entrypoint_refuses_a_missing_dead_mans_switch_secret(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as e:
+        render_alertmanager(tmp_path / "a.yml",
+                            {"DEADMANSSWITCH_URL_SECRET": str(tmp_path / "absent")})
+    assert "absent is missing or empty" in e.value.stderr
+
+
+def test_rendered_file_holding_the_secret_is_private(tmp_path):
+    render_alertmanager(tmp_path / "a.yml")
+    assert (tmp_path / "a.yml").stat().st_mode & 0o077 == 0

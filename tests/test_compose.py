@@ -116,7 +116,8 @@ def test_bind_mounts_exist_in_the_repo(resolved):
                     "/proc", "/sys", "/", "/var/run/docker.sock"), (name, source)
     assert checked >= 10
     assert set(resolved["secrets"]) == {"slack_webhook_url", "slack_business_webhook_url",
-                                        "smtp_password", "pagerduty_routing_key"}
+                                        "smtp_password", "pagerduty_routing_key",
+                                        "deadmansswitch_url"}
     for secret in resolved["secrets"].values():
         assert secret["file"].startswith(str(ROOT / "secrets") + "/")
 

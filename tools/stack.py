@@ -67,6 +67,10 @@ STACK_SETTINGS: tuple[Setting, ...] = (
     Setting("pagerduty_routing_key_file", "PAGERDUTY_ROUTING_KEY_FILE",
             "./secrets/pagerduty_routing_key", _text,
             "File holding the PagerDuty Events API v2 routing key (not in git)."),
+    Setting("deadmansswitch_webhook_url_file", "DEADMANSSWITCH_WEBHOOK_URL_FILE",
+            "./secrets/deadmansswitch_url", _text,
+            "File holding the dead man's switch ping URL that Watchdog reaches every minute, "
+            "e.g. https://hc-ping.com/<uuid> (not in git; docs/alerting.md)."),
     Setting("stack_redis_url", "STACK_REDIS_URL", "redis://redis:6379/0", _text,
             "Redis the stack's exporter and redis-exporter read, as seen from a container "
             "(the `demo` profile's Redis is redis://redis:6379/0)."),

@@ -22,6 +22,23 @@ local lib = import '../lib/alerts.libsonnet';
         description='No target of job selector %s has been known to Prometheus for %s; check the scrape configuration.' % [c.exporterSelector, c.exporterDownFor],
       ),
       lib.alert(
+        'AppEventsStopped', 'critical', subject='app-events', dependsOn='exporter', forDuration=c.appEventsStoppedFor,
+        dashboard='overview', panel='Exporter up',
+        // The app's gauges expire after 300s, so a dead bot resolves its own alerts: this is
+        // the alert that stays. No event ingested in the window (no series at all counts as
+        // none), while the exporter is up and events did arrive in the lookback: a fresh
+        // install with no app yet never fires, and a dead app alerts for a whole lookback.
+        expr=|||
+          (sum(increase(%(ns)s_exporter_events_ingested_total{%(exporterSelector)s}[%(appEventsStoppedWindow)s])) or vector(0)) == 0
+          and on ()
+          sum(increase(%(ns)s_exporter_events_ingested_total{%(exporterSelector)s}[%(appEventsLookback)s])) > 0
+          and on ()
+          max(up{%(exporterSelector)s}) == 1
+        ||| % c,
+        summary='The app stopped sending events.',
+        description='The exporter is up but has ingested no application event for %s, after events in the last %s: the bot is down or cannot reach the exporter.' % [c.appEventsStoppedWindow, c.appEventsLookback],
+      ),
+      lib.alert(
         'ExporterEventsRejected', 'warning', subject='events-rejected', dependsOn='exporter', forDuration=c.eventsRejectedFor,
         dashboard='errors', panel='Rejected events',
         expr='sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(exporterSelector)s}[%(rateWindow)s])) > %(eventsRejectedRate)g' % c,

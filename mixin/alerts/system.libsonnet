@@ -1,5 +1,5 @@
-// System and runtime alerts (SPEC matrix group "system") plus DiskWillFillIn24Hours and
-// CriticalErrorLogged. The app reports heap and event-loop lag per `service`; host CPU and
+// System and runtime alerts (SPEC matrix group "system") plus DiskWillFillIn24Hours, the
+// disk usage alerts (from node-exporter) and CriticalErrorLogged. The app reports heap and event-loop lag per `service`; host CPU and
 // disk come from psutil in each exporter, so their subject is the exporter's `instance`.
 local lib = import '../lib/alerts.libsonnet';
 
@@ -13,6 +13,23 @@ local lib = import '../lib/alerts.libsonnet';
       expr='max by (service) (%(ns)s_app_heap_used_bytes{%(exporterSelector)s}) > %(t)d' % (c { t: threshold }),
       summary='{{ $labels.service }} uses a lot of heap memory.',
       description='Heap in use by {{ $labels.service }} is {{ $value | humanize1024 }}B (threshold %dMiB).' % (threshold / 1024 / 1024),
+    ),
+
+    // Used share of a filesystem, from node-exporter; read-only filesystems are left out.
+    // depends_on is unset: node-exporter, not the exporter, reports it.
+    local diskUsage(name, severity, ratio, forDuration) = lib.alert(
+      name, severity, subject='host-disk-usage', dependsOn=null, forDuration=forDuration,
+      dashboard='system', panel='Disk free',
+      expr=|||
+        max by (instance, mountpoint) (
+          1 - node_filesystem_avail_bytes{%(nodeExporterSelector)s, %(nodeFsSelector)s}
+              / node_filesystem_size_bytes{%(nodeExporterSelector)s, %(nodeFsSelector)s}
+          unless on (instance, device, mountpoint)
+          node_filesystem_readonly{%(nodeExporterSelector)s, %(nodeFsSelector)s} == 1
+        ) > %(ratio)g
+      ||| % (c { ratio: ratio }),
+      summary='Disk {{ $labels.mountpoint }} on {{ $labels.instance }} is almost full.',
+      description='{{ $labels.mountpoint }} on {{ $labels.instance }} is {{ $value | humanizePercentage }} full (threshold %g%%).' % (ratio * 100),
     ),
 
     groups+: [lib.group('system', [
@@ -48,6 +65,8 @@ local lib = import '../lib/alerts.libsonnet';
         summary='Disk {{ $labels.mountpoint }} on {{ $labels.instance }} fills up.',
         description='Only {{ $value | humanizePercentage }} of {{ $labels.mountpoint }} on {{ $labels.instance }} is free and at the rate of the last %s it is full within %d hours.' % [c.diskPredictWindow, c.diskPredictHours],
       ),
+      diskUsage('DiskSpaceCritical', 'critical', c.diskUsageCriticalRatio, c.diskUsageCriticalFor),
+      diskUsage('DiskSpaceLow', 'warning', c.diskUsageWarningRatio, c.diskUsageWarningFor),
       lib.alert(
         'CriticalErrorLogged', 'critical', subject='critical-error', dependsOn='exporter',
         dashboard='errors', panel='Errors by severity', vars=s,

@@ -20,10 +20,16 @@ DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 
 # Metrics we read from other exporters (documented in docs/dashboards.md).
 NODE_EXPORTER = {"node_cpu_seconds_total"}
+# Read by alerts only (mixin/alerts/system.libsonnet, monitoring.libsonnet).
+NODE_EXPORTER |= {"node_filesystem_avail_bytes", "node_filesystem_size_bytes",
+                  "node_filesystem_readonly"}
 REDIS_EXPORTER = {"redis_up", "redis_uptime_in_seconds", "redis_connected_clients",
                   "redis_memory_used_bytes", "redis_commands_processed_total",
                   "redis_keyspace_hits_total", "redis_keyspace_misses_total"}
 PROMETHEUS = {"up", "ALERTS"}                          # Prometheus' own series
+# Read by alerts only (mixin/alerts/monitoring.libsonnet): Prometheus' and Alertmanager's own.
+PROMETHEUS |= {"prometheus_rule_evaluation_failures_total",
+               "alertmanager_notifications_failed_total", "alertmanager_notifications_total"}
 CLIENT_PYTHON = {"process_resident_memory_bytes"}      # the exporter's ProcessCollector
 
 SPEC_QUEUE = ["Throughput", "Processing latency p95", "Queue depth", "Success vs failed",

@@ -83,8 +83,8 @@ def install_rules(sources: Iterable[Path], rules_dir: Path, scale: float = 1.0,
 
 @dataclass(frozen=True)
 class Notification:
-    via: str        # slack | email | pagerduty
-    channel: str    # Slack channel, email recipient, "pagerduty"
+    via: str        # slack | email | pagerduty | webhook
+    channel: str    # Slack channel, email recipient, "pagerduty", "deadmansswitch"
     status: str     # firing | resolved
     alertname: str
     body: Any = field(compare=False, repr=False, default=None)
@@ -123,7 +123,8 @@ class Process:
 
 
 class Sinks:
-    """Slack and PagerDuty stand-ins (one aiohttp server) and an SMTP server (aiosmtpd)."""
+    """Slack, PagerDuty and dead man's switch stand-ins (one aiohttp server) and an SMTP
+    server (aiosmtpd)."""
 
     def __init__(self):
         self.http_port = free_port()
@@ -143,6 +144,17 @@ class Sinks:
     @property
     def pagerduty_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/pagerduty/v2/enqueue"
+
+    @property
+    def deadmansswitch_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/deadmansswitch"
+
+    async def _deadmansswitch(self, request: web.Request) -> web.Response:
+        body = await request.json()  # Alertmanager's webhook payload
+        for alert in body.get("alerts", []):
+            self.received.append(Notification("webhook", "deadmansswitch", alert["status"],
+                                              alert["labels"].get("alertname", "?"), body))
+        return web.Response(text="ok")
 
     async def _slack(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -187,6 +199,7 @@ class Sinks:
         app = web.Application()
         app.router.add_post("/slack/{channel}", self._slack)
         app.router.add_post("/pagerduty/v2/enqueue", self._pagerduty)
+        app.router.add_post("/deadmansswitch", self._deadmansswitch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.http_port).start()
@@ -244,6 +257,8 @@ class Stack:
         for receiver in cfg["receivers"]:
             for pd in receiver.get("pagerduty_configs", []):
                 pd["url"] = self.sinks.pagerduty_url
+            for hook in receiver.get("webhook_configs", []):
+                hook["url"] = self.sinks.deadmansswitch_url
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
 

@@ -18,14 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 AM_DIR = ROOT / "alertmanager"
 PROM_DIR = ROOT / "prometheus"
 SECRETS = ("slack_webhook_url", "slack_business_webhook_url", "smtp_password",
-           "pagerduty_routing_key")
-RECEIVERS = ("default", "critical-alerts", "warning-alerts", "info-alerts", "business-alerts")
+           "pagerduty_routing_key", "deadmansswitch_url")
+RECEIVERS = ("default", "critical-alerts", "warning-alerts", "info-alerts", "business-alerts",
+             "deadmansswitch")
+DEADMANSSWITCH_URL = "https://hc-ping.invalid/test-uuid"
 # The labels alertmanager.yml routes on, and the receivers each pair must reach.
 SEVERITIES = ("critical", "warning", "info")
-CATEGORIES = ("queue", "analytics", "whatsapp", "redis", "system", "business", "exporter")
+CATEGORIES = ("queue", "analytics", "whatsapp", "redis", "system", "business", "exporter",
+              "resilience", "monitoring")
 
 
-def expected_receivers(severity: str, category: str) -> str:
+def expected_receivers(severity: str, category: str, alertname: str = "Test") -> str:
+    if alertname == "Watchdog":  # the dead man's switch only, whatever its labels
+        return "deadmansswitch"
     by_severity = {"critical": "critical-alerts", "warning": "warning-alerts",
                    "info": "info-alerts"}.get(severity, "default")
     if category == "business":
@@ -45,7 +50,10 @@ def env_example() -> dict[str, str]:
 
 def render_alertmanager(out: Path, env: Mapping[str, str] | None = None) -> str:
     """Run alertmanager/entrypoint.sh in render-only mode; returns the rendered YAML text."""
-    full = {**os.environ, **env_example(), **(env or {}), "RENDER_ONLY": "1"}
+    secret = out.parent / "deadmansswitch_url.secret"
+    secret.write_text(DEADMANSSWITCH_URL)
+    full = {**os.environ, **env_example(), "DEADMANSSWITCH_URL_SECRET": str(secret),
+            **(env or {}), "RENDER_ONLY": "1"}
     subprocess.run(["sh", str(AM_DIR / "entrypoint.sh"), str(AM_DIR / "alertmanager.yml"),
                     str(out)], env=full, check=True, capture_output=True, text=True)
     return out.read_text()
@@ -63,7 +71,8 @@ def write_secrets(secrets_dir: Path, values: Mapping[str, str] | None = None) ->
     secrets_dir.mkdir(parents=True, exist_ok=True)
     defaults = {"slack_webhook_url": "https://hooks.slack.invalid/ops",
                 "slack_business_webhook_url": "https://hooks.slack.invalid/business",
-                "smtp_password": "test-only", "pagerduty_routing_key": "test-only-key"}
+                "smtp_password": "test-only", "pagerduty_routing_key": "test-only-key",
+                "deadmansswitch_url": DEADMANSSWITCH_URL}
     for name in SECRETS:
         (secrets_dir / name).write_text({**defaults, **(values or {})}[name])
     return secrets_dir
