@@ -71,6 +71,7 @@
     redisPoolUsedRatio: 1,  // 20 of 20 connections in use
     redisPoolFor: '5m',
     redisDownFor: '2m',
+    redisEvictionPolicyFor: '5m',
 
     // --- system ---
     heapCriticalBytes: 1024 * 1024 * 1024,  // 1 GiB

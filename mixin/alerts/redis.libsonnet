@@ -37,6 +37,15 @@ local lib = import '../lib/alerts.libsonnet';
         summary='Redis is unreachable.',
         description='No exporter replica has reached Redis for %s: the queue, and with it the bot, is stopped.' % c.redisDownFor,
       ),
+      lib.alert(
+        'RedisEvictionPolicy', 'warning', subject='redis-eviction', dependsOn='exporter', forDuration=c.redisEvictionPolicyFor,
+        dashboard='redis', panel='Memory used',
+        // BullMQ requires noeviction: under any other policy a full Redis deletes keys,
+        // jobs and their queues' bookkeeping included, and says nothing.
+        expr='max by (policy) (%(ns)s_redis_maxmemory_policy{%(exporterSelector)s, policy!="noeviction"}) == 1' % c,
+        summary="Redis may evict BullMQ's keys.",
+        description='Redis runs with maxmemory-policy {{ $labels.policy }}: when it is full it deletes keys, jobs included. BullMQ needs noeviction.',
+      ),
     ])],
   },
 }
