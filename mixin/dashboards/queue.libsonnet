@@ -26,24 +26,24 @@ local queries = import '../lib/queries.libsonnet';
         g.target('max by (queue) (%(ns)s_queue_active_messages{%(sel)s})' % v, '{{queue}} active'),
         g.target('max by (queue) (%(ns)s_queue_dlq_messages{%(sel)s})' % v, '{{queue}} DLQ'),
       ], description='Messages waiting, being processed and dead-lettered.'),
-      g.timeseries('Success vs failed', msgs, stack=true, targets=[
+      g.timeseries('Success vs failed', msgs, description="Messages processed and failed per second over the selected queues, stacked, from BullMQ's events streams or app events.", stack=true, targets=[
         g.target('sum(rate(%(ns)s_queue_messages_processed_total{%(sel)s}[$__rate_interval]))' % v, 'processed'),
         g.target('sum(rate(%(ns)s_queue_messages_failed_total{%(sel)s}[$__rate_interval]))' % v, 'failed'),
       ]),
       g.timeseries('Error rate', 'percentunit', targets=[
         g.target(queries.queueErrorRatio(v { exporterSelector: v.sel }, '$__rate_interval'), '{{queue}}'),
       ], description='Failed / (processed + failed) per queue; the error-rate alerts fire at %g%% and %g%%.' % [c.queueErrorRatioWarning * 100, c.queueErrorRatioCritical * 100]),
-      g.heatmap('Processing duration', g.target('sum by (le) (increase(%(ns)s_queue_processing_duration_seconds_bucket{%(sel)s}[$__rate_interval]))' % v), 's'),
+      g.heatmap('Processing duration', g.target('sum by (le) (increase(%(ns)s_queue_processing_duration_seconds_bucket{%(sel)s}[$__rate_interval]))' % v), 's', description="Distribution of processing time (seconds; one row per histogram bucket, messages per interval), from BullMQ's events streams or app events."),
       g.stat('Bulk operations', 'short', targets=[
         g.target('sum(increase(%(ns)s_queue_bulk_operations_total{%(sel)s}[$__range]))' % v, instant=true),
       ], description='Bulk enqueue operations in the dashboard time range.'),
-      g.stat('DLQ messages', 'short', thresholds=[[null, 'green'], [1, 'yellow'], [c.dlqWarning, 'red']], targets=[
+      g.stat('DLQ messages', 'short', description="Messages dead-lettered (the failed set when no DLQ queue is configured), read from BullMQ's keys in Redis; HighDLQMessages warns above %d on a queue for %s." % [c.dlqWarning, c.dlqWarningFor], thresholds=[[null, 'green'], [1, 'yellow'], [c.dlqWarning, 'red']], targets=[
         g.target('sum(max by (queue) (%(ns)s_queue_dlq_messages{%(sel)s}))' % v),
       ]),
-      g.stat('Average processing time', 's', targets=[
+      g.stat('Average processing time', 's', description="Mean processing time over the dashboard time range (seconds), from BullMQ's events streams or app events.", targets=[
         g.target('sum(rate(%(ns)s_queue_processing_duration_seconds_sum{%(sel)s}[$__range])) / sum(rate(%(ns)s_queue_processing_duration_seconds_count{%(sel)s}[$__range]))' % v, instant=true),
       ]),
-      g.stat('Total messages today', 'short', timeFrom='now/d', targets=[
+      g.stat('Total messages today', 'short', description="Messages added to the selected queues since midnight, from BullMQ's events streams or app events.", timeFrom='now/d', targets=[
         g.target('sum(increase(%(ns)s_queue_messages_total{%(sel)s}[$__range]))' % v, instant=true),
       ]),
     ]),
