@@ -22,16 +22,16 @@ local queries = import '../lib/queries.libsonnet';
       ]),
       g.timeseries('Leads captured', 'short', bars=true, targets=[
         g.target('sum by (source, quality) (increase(%(ns)s_business_leads_captured_total{%(sel)s}[1h]))' % v, '{{source}} {{quality}}'),
-      ], description='Leads per hour by source and quality.'),
+      ], description='Leads captured per hour, by source and quality, reported by the app as events.'),
       g.timeseries('Appointments scheduled', 'short', bars=true, targets=[
         g.target('sum by (type) (increase(%(ns)s_business_appointments_scheduled_total{%(sel)s}[1h]))' % v, '{{type}}'),
-      ], description='Appointments per hour by type.'),
+      ], description='Appointments scheduled per hour, by type, reported by the app as events.'),
       g.bargauge('Sales pipeline', 'short', description='Deals in each sales pipeline stage now (count), as the app last reported them; the highest value across exporter replicas.', targets=[
         g.target('max by (stage) (%(ns)s_business_sales_pipeline{%(sel)s})' % v, '{{stage}}'),
       ]),
       g.timeseries('Revenue', 'currencyEUR', bars=true, targets=[
         g.target('sum(increase(%(ns)s_analytics_conversion_value_euros_sum{%(sel)s}[1d]))' % v, 'per day'),
-      ], description='Conversion value per day (EUR).'),
+      ], description='Conversion value per day (EUR), reported by the app as events.'),
       g.timeseries('Property inquiry value (median)', 'currencyEUR', description='Median value (EUR) of the properties customers asked about, from the histogram the app reports.', targets=[
         g.target(queries.histogramQuantile(c, 0.5, 'business_property_inquiry_value_euros', v.sel), 'median'),
       ]),
