@@ -14,28 +14,28 @@ local queries = import '../lib/queries.libsonnet';
     ], panels=[
       g.stat('Queues watched', 'short', targets=[
         g.target('sum(%(ns)s_exporter_queue_up{%(sel)s})' % v),
-      ], description='Queues whose keys the exporter read at its last scrape.'),
+      ], description="Queues whose BullMQ keys in Redis the exporter read at its last scrape (count)."),
       g.stat('Paused queues', 'short', thresholds=[[null, 'green'], [1, 'yellow']], targets=[
         g.target('count(%(ns)s_bullmq_queue_paused{%(sel)s} == 1) or vector(0)' % v),
-      ], description='Queues paused in BullMQ: their waiting jobs are not picked up.'),
+      ], description="Queues paused in BullMQ (count), read from BullMQ's keys in Redis: their waiting jobs are not picked up; QueuePausedWithWaitingJobs warns when one stays paused with jobs waiting for %s." % c.queuePausedFor),
       g.stat('Oldest waiting job', 's', thresholds=[[null, 'green'], [c.bullmqOldestJobWarningSeconds, 'yellow']], targets=[
         g.target('max(%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v),
-      ], description='Age of the oldest job still waiting, over the selected queues.'),
+      ], description="Age (seconds) of the oldest job still waiting over the selected queues, read from BullMQ's keys in Redis; yellow from %gs." % c.bullmqOldestJobWarningSeconds),
       g.stat('Failed jobs kept', 'short', targets=[
         g.target('sum(%(ns)s_bullmq_jobs{%(sel)s, state="failed"})' % v),
-      ], description="Jobs in BullMQ's failed set (kept until removed)."),
+      ], description="Jobs in BullMQ's failed set (count, kept until removed), read from BullMQ's keys in Redis."),
       g.timeseries('Jobs by state', 'short', stack=true, targets=[
         g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state!~"completed|failed"})' % v, '{{state}}'),
-      ], description='Jobs per BullMQ state (waiting, prioritized, delayed, active, paused, waiting-children), over the selected queues.'),
+      ], description="Jobs per BullMQ state (waiting, prioritized, delayed, active, paused, waiting-children) over the selected queues, stacked, read from BullMQ's keys in Redis."),
       g.timeseries('Oldest waiting job age', 's', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v, '{{queue}}'),
-      ], description='How long the oldest waiting job of each queue has waited; it grows while no worker takes jobs.'),
+      ], description="How long (seconds) the oldest waiting job of each queue has waited, read from BullMQ's keys in Redis; it grows while no worker takes jobs."),
       g.timeseries('Paused', 'short', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_queue_paused{%(sel)s})' % v, '{{queue}}'),
-      ], description='1 while the queue is paused.'),
+      ], description="1 while the queue is paused, 0 otherwise, read from BullMQ's keys in Redis."),
       g.timeseries('Completed and failed kept', 'short', targets=[
         g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state=~"completed|failed"})' % v, '{{state}}'),
-      ], description="Jobs kept in BullMQ's completed and failed sets (bounded by removeOnComplete / removeOnFail)."),
+      ], description="Jobs kept in BullMQ's completed and failed sets (count, bounded by removeOnComplete / removeOnFail), read from BullMQ's keys in Redis."),
     ]),
   },
 }

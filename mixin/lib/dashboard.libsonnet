@@ -21,6 +21,9 @@ local queries = import 'queries.libsonnet';
   lokiTarget(expr, legend=''):: { datasource: loki, expr: expr, legendFormat: legend, queryType: 'range' },
 
   // --- panels ---
+  // `description` is required: the panel's info tooltip tells on-call what it shows, in
+  // which unit, from which source, and where an alert on the same signal fires
+  // (tests/mixin/test_dashboards.py checks none is empty).
   local panel(type, title, targets, unit, w, h, description) = {
     type: type,
     title: title,
@@ -37,7 +40,7 @@ local queries = import 'queries.libsonnet';
     steps: [{ value: t[0], color: t[1] } for t in thresholds],
   },
 
-  timeseries(title, unit, targets, w=12, h=8, stack=false, bars=false, description='')::
+  timeseries(title, unit, targets, description, w=12, h=8, stack=false, bars=false)::
     panel('timeseries', title, targets, unit, w, h, description) {
       fieldConfig+: { defaults+: { custom: {
         drawStyle: if bars then 'bars' else 'line',
@@ -48,7 +51,7 @@ local queries = import 'queries.libsonnet';
       options: { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi', sort: 'desc' } },
     },
 
-  stat(title, unit, targets, w=6, h=4, thresholds=[[null, 'green']], timeFrom=null, description='')::
+  stat(title, unit, targets, description, w=6, h=4, thresholds=[[null, 'green']], timeFrom=null)::
     panel('stat', title, targets, unit, w, h, description) {
       fieldConfig+: { defaults+: { thresholds: steps(thresholds) } },
       options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, colorMode: 'value', graphMode: 'area', textMode: 'auto' },
@@ -56,19 +59,19 @@ local queries = import 'queries.libsonnet';
       [if timeFrom != null then 'timeFrom']: timeFrom,
     },
 
-  gauge(title, unit, min, max, thresholds, targets, w=6, h=8, description='')::
+  gauge(title, unit, min, max, thresholds, targets, description, w=6, h=8)::
     panel('gauge', title, targets, unit, w, h, description) {
       fieldConfig+: { defaults+: { min: min, max: max, thresholds: steps(thresholds) } },
       options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, showThresholdMarkers: true },
     },
 
-  bargauge(title, unit, targets, w=12, h=8, description='')::
+  bargauge(title, unit, targets, description, w=12, h=8)::
     panel('bargauge', title, targets, unit, w, h, description) {
       options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, orientation: 'horizontal', displayMode: 'gradient' },
     },
 
   // A Prometheus histogram as a heatmap: one row per bucket (`le`), counts per interval.
-  heatmap(title, target, unit, w=12, h=8, description='')::
+  heatmap(title, target, unit, description, w=12, h=8)::
     panel('heatmap', title, [target { format: 'heatmap', legendFormat: '{{le}}' }], unit, w, h, description) {
       options: {
         calculate: false,
@@ -79,14 +82,14 @@ local queries = import 'queries.libsonnet';
       },
     },
 
-  logs(title, targets, w=24, h=12, description='')::
+  logs(title, targets, description, w=24, h=12)::
     panel('logs', title, targets, '', w, h, description) {
       options: { showTime: true, wrapLogMessage: true, sortOrder: 'Descending', enableLogDetails: true },
     },
 
   // Markdown text (links to the other dashboards on the overview).
-  text(title, content, w=24, h=4)::
-    panel('text', title, [], '', w, h, '') { options: { mode: 'markdown', content: content } },
+  text(title, content, description, w=24, h=4)::
+    panel('text', title, [], '', w, h, description) { options: { mode: 'markdown', content: content } },
 
   // --- template variables ---
   datasourceVariable(cfg):: {

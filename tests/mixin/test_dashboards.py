@@ -225,3 +225,17 @@ def test_bullmq_state_is_on_a_dashboard():
                 used |= _metric_names(_parse_promql(t["expr"]))
     assert {"anclora_bullmq_jobs", "anclora_bullmq_oldest_waiting_job_age_seconds",
             "anclora_bullmq_queue_paused"} <= used
+
+
+# Pure layout: a row only groups panels and shows nothing of its own.
+LAYOUT_PANELS = {"row"}
+
+
+def test_every_panel_has_a_description():
+    """The issue counted 49 of 78 panels without a description (45 of 86 once the BullMQ
+    dashboard came): on-call had the title alone to learn what a panel shows, in which
+    unit, from which source and where its alert fires. The panel helpers now require one."""
+    missing = [f"{name}: {p['title']}" for name, d in _dashboards().items()
+               for p in d["panels"]
+               if p["type"] not in LAYOUT_PANELS and not p.get("description", "").strip()]
+    assert not missing, f"{len(missing)} panels without a description:\n" + "\n".join(missing)
