@@ -15,7 +15,10 @@ async def test_metrics_and_health_follow_redis_down_and_back(own_redis):
         assert s[("anclora_exporter_scrape_collector_success", (("collector", "redis"),))] == 1.0
         assert s[("anclora_redis_uptime_seconds", ())] >= 0
         r = await client.get("/health")
-        assert r.status == 200 and (await r.json())["status"] == "healthy"
+        # The redis check, not the overall status: on a loaded host the event-loop or
+        # memory check may say degraded (still 200), which is not what this test is about.
+        body = await r.json()
+        assert r.status == 200 and body["checks"]["redis"]["status"] == "healthy", body
         assert (await client.get("/health/ready")).status == 200
 
         own_redis.stop()

@@ -36,7 +36,6 @@ TRAFFIC_SECONDS = 20
 
 # (dashboard, panel title) -> why it may show no data in this test.
 EMPTY_BECAUSE: dict[tuple[str, str], str] = {
-    ("overview", "Firing alerts"): "no alert fires: the first 30 s of every demo are healthy",
     ("system", "Host CPU"):
         "tests run node-exporter with the loadavg and meminfo collectors only",
 }
