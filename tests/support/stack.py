@@ -34,8 +34,10 @@ def expected_receivers(severity: str, category: str, alertname: str = "Test") ->
     by_severity = {"critical": "critical-alerts", "warning": "warning-alerts",
                    "info": "info-alerts"}.get(severity, "default")
     if category == "business":
-        # The business channel always; a critical business alert pages as well.
-        return "business-alerts,critical-alerts" if severity == "critical" else "business-alerts"
+        # The business channel always; a critical business alert pages as well, and a
+        # warning one (NoConversionsToday) reaches on-call by Slack and email too.
+        return {"critical": "business-alerts,critical-alerts",
+                "warning": "business-alerts,warning-alerts"}.get(severity, "business-alerts")
     return by_severity
 
 # What .env.example gives the entrypoint (the same defaults, read from the generated file).
