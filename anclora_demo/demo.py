@@ -217,6 +217,20 @@ def conversation(e: EventClient, rng: random.Random, slow: bool,
         e.record_rate_limit_rejection("webhooks")
 
 
+def app_gauges(e: EventClient, rng: random.Random, slow: bool, sc: Scenario, rss: int,
+               lag: float) -> None:
+    """The facts the bot reports as gauges (conversations, instances, pipeline, pool,
+    breaker, runtime), as events on ``e`` (the demo's and bench/traffic.py's)."""
+    e.set_active_conversations(rng.randint(*sc.conversations))
+    e.set_active_instances(1 if slow else 2)
+    for i, stage in enumerate(STAGES):
+        e.set_sales_pipeline(stage, max(0, int(rng.gauss(40 / (i + 1), 2))))
+    e.set_redis_pool(20 if slow else rng.randint(2, 12), 20)
+    e.set_circuit_breaker_state("whatsapp-api", "open" if slow else "closed")
+    heap = (rng.uniform(820, 1100) if slow else rng.uniform(180, 320)) * (1 << 20)
+    e.set_runtime("whatsapp-bot", int(heap), int(heap * 1.3), rss, lag + (0.15 if slow else 0.0))
+
+
 class Traffic:
     """Generates the bot's traffic until ``stop`` is set."""
 
@@ -344,18 +358,9 @@ class Traffic:
 
     # --- gauges ----------------------------------------------------------------------
     def gauges(self, lag: float) -> None:
-        e, rng, slow, sc = self.events, self.rng, self.slow(), self.sc
-        e.set_active_conversations(rng.randint(*sc.conversations))
-        e.set_active_instances(1 if slow else 2)
-        for i, stage in enumerate(STAGES):
-            e.set_sales_pipeline(stage, max(0, int(rng.gauss(40 / (i + 1), 2))))
-        e.set_redis_pool(20 if slow else rng.randint(2, 12), 20)
-        e.set_circuit_breaker_state("whatsapp-api", "open" if slow else "closed")
-        mib = 1 << 20
-        heap = (rng.uniform(820, 1100) if slow else rng.uniform(180, 320)) * mib
         import psutil
-        e.set_runtime("whatsapp-bot", int(heap), int(heap * 1.3),
-                      psutil.Process().memory_info().rss, lag + (0.15 if slow else 0.0))
+        app_gauges(self.events, self.rng, self.slow(), self.sc,
+                   psutil.Process().memory_info().rss, lag)
 
     # --- the whole thing -------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

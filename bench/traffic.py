@@ -16,8 +16,8 @@ import math
 import random
 
 from anclora_client import EventClient
-from anclora_demo.demo import (MESSAGE_TYPES, PRIORITIES, QUEUE, SCENARIOS, STAGES, _pick,
-                                conversation)
+from anclora_demo.demo import (MESSAGE_TYPES, PRIORITIES, QUEUE, SCENARIOS, _pick,
+                                app_gauges, conversation)
 
 PRIORITY_NAMES = {0: "normal", 1: "critical", 2: "high", 3: "medium", 4: "low"}
 
@@ -92,16 +92,11 @@ class BusyTraffic:
         conversation(self.inbound, self.rng, self.slow())
 
     def _gauges(self) -> None:
-        e, rng, slow, sc = self.outbound, self.rng, self.slow(), self.sc
-        e.set_active_conversations(rng.randint(*sc.conversations))
-        e.set_active_instances(1 if slow else 2)
-        for i, stage in enumerate(STAGES):
-            e.set_sales_pipeline(stage, max(0, int(rng.gauss(40 / (i + 1), 2))))
-        e.set_redis_pool(20 if slow else rng.randint(2, 12), 20)
-        e.set_circuit_breaker_state("whatsapp-api", "open" if slow else "closed")
+        rng, slow = self.rng, self.slow()
+        # The app's RSS as a function of its heap, drawn as the demo draws the heap.
         heap = (rng.uniform(820, 1100) if slow else rng.uniform(180, 320)) * (1 << 20)
-        e.set_runtime("whatsapp-bot", int(heap), int(heap * 1.3), int(heap * 1.6),
-                      rng.uniform(0.001, 0.01) + (0.15 if slow else 0.0))
+        app_gauges(self.outbound, rng, slow, self.sc, int(heap * 1.6),
+                   rng.uniform(0.001, 0.01))
 
     def tick(self, dt: float) -> tuple[list[dict], list[dict]]:
         """The events of the next ``dt`` seconds: (outbound + gauges, inbound)."""
