@@ -41,6 +41,12 @@
     dlqWarningFor: '15m',
     // extra: a paused queue with jobs waiting
     queuePausedFor: '15m',
+    // The oldest waiting job older than this: no worker takes jobs, or too few do.
+    queueOldestJobWarningSeconds: 600,
+    queueOldestJobFor: '5m',
+    // Jobs stalled (a worker lost its lock: crashed, or its event loop blocked) in 15m.
+    queueStalledJobsWarning: 0,
+    queueStalledFor: '1m',
 
     // --- analytics ---
     deliveryRatioCritical: 0.5,
@@ -192,8 +198,6 @@
       logs: 'anclora-logs',
       bullmq: 'anclora-bullmq',
     },
-    // The BullMQ dashboard colours the oldest waiting job past this age.
-    bullmqOldestJobWarningSeconds: 300,
     // Alert -> docs/runbooks.md#<alertname lower-case>, GitHub's anchor for "## AlertName".
     runbookUrlPattern: 'https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md#%s',
     // Alert -> the panel showing its signal; `vars` adds e.g. &var-queue={{ $labels.queue }}.

@@ -1,4 +1,5 @@
-// Queue alerts: the SPEC matrix rows of group "queue" plus QueuePausedWithWaitingJobs.
+// Queue alerts: the SPEC matrix rows of group "queue" plus QueuePausedWithWaitingJobs,
+// QueueOldestJobTooOld and QueueJobsStalled.
 // A queue is the subject of each alert: everything is aggregated `by (queue)`.
 local lib = import '../lib/alerts.libsonnet';
 local queries = import '../lib/queries.libsonnet';
@@ -73,6 +74,26 @@ local queries = import '../lib/queries.libsonnet';
         ||| % c,
         summary='Queue {{ $labels.queue }} is paused while jobs wait.',
         description='Queue {{ $labels.queue }} has been paused for more than %s with {{ $value | humanize }} jobs waiting.' % c.queuePausedFor,
+      ),
+      lib.alert(
+        'QueueOldestJobTooOld', 'warning', subject='queue-oldest-job', dependsOn='redis', forDuration=c.queueOldestJobFor,
+        dashboard='bullmq', panel='Oldest waiting job age', vars=q,
+        // A paused queue has its own alert (QueuePausedWithWaitingJobs).
+        expr=|||
+          max by (queue) (%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(exporterSelector)s}) > %(queueOldestJobWarningSeconds)g
+          unless on (queue) (max by (queue) (%(ns)s_bullmq_queue_paused{%(exporterSelector)s}) == 1)
+        ||| % c,
+        summary='The oldest job of queue {{ $labels.queue }} has waited too long.',
+        description='The oldest waiting job of queue {{ $labels.queue }} has waited {{ $value | humanizeDuration }} (threshold %gs): no worker takes jobs, or too few do.' % c.queueOldestJobWarningSeconds,
+      ),
+      lib.alert(
+        'QueueJobsStalled', 'warning', subject='queue-stalled', dependsOn='redis', forDuration=c.queueStalledFor,
+        dashboard='bullmq', panel='Stalled jobs', vars=q,
+        expr=|||
+          sum by (queue) (increase(%(ns)s_bullmq_events_read_total{%(exporterSelector)s, event="stalled"}[15m])) > %(queueStalledJobsWarning)d
+        ||| % c,
+        summary='Jobs of queue {{ $labels.queue }} stalled.',
+        description='{{ $value | humanize }} jobs of queue {{ $labels.queue }} stalled in 15m: a worker lost its lock (it crashed, or its event loop was blocked) and BullMQ moved the job back.',
       ),
     ])],
   },

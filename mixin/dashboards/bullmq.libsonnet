@@ -18,9 +18,9 @@ local queries = import '../lib/queries.libsonnet';
       g.stat('Paused queues', 'short', thresholds=[[null, 'green'], [1, 'yellow']], targets=[
         g.target('count(%(ns)s_bullmq_queue_paused{%(sel)s} == 1) or vector(0)' % v),
       ], description="Queues paused in BullMQ (count), read from BullMQ's keys in Redis: their waiting jobs are not picked up; QueuePausedWithWaitingJobs warns when one stays paused with jobs waiting for %s." % c.queuePausedFor),
-      g.stat('Oldest waiting job', 's', thresholds=[[null, 'green'], [c.bullmqOldestJobWarningSeconds, 'yellow']], targets=[
+      g.stat('Oldest waiting job', 's', thresholds=[[null, 'green'], [c.queueOldestJobWarningSeconds, 'yellow']], targets=[
         g.target('max(%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v),
-      ], description="Age (seconds) of the oldest job still waiting over the selected queues, read from BullMQ's keys in Redis; yellow from %gs." % c.bullmqOldestJobWarningSeconds),
+      ], description="Age (seconds) of the oldest job still waiting over the selected queues, read from BullMQ's keys in Redis; yellow from %gs." % c.queueOldestJobWarningSeconds),
       g.stat('Failed jobs kept', 'short', targets=[
         g.target('sum(%(ns)s_bullmq_jobs{%(sel)s, state="failed"})' % v),
       ], description="Jobs in BullMQ's failed set (count, kept until removed), read from BullMQ's keys in Redis."),
@@ -33,6 +33,9 @@ local queries = import '../lib/queries.libsonnet';
       g.timeseries('Paused', 'short', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_queue_paused{%(sel)s})' % v, '{{queue}}'),
       ], description="1 while the queue is paused, 0 otherwise, read from BullMQ's keys in Redis."),
+      g.timeseries('Stalled jobs', 'short', targets=[
+        g.target('sum by (queue) (increase(%(ns)s_bullmq_events_read_total{%(sel)s, event="stalled"}[$__rate_interval])) or vector(0)' % v, '{{queue}}'),
+      ], description="Jobs BullMQ found stalled (the worker lost its lock: it crashed or its event loop was blocked), from each queue's events stream; alert QueueJobsStalled above %d in 15m." % c.queueStalledJobsWarning),
       g.timeseries('Completed and failed kept', 'short', targets=[
         g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state=~"completed|failed"})' % v, '{{state}}'),
       ], description="Jobs kept in BullMQ's completed and failed sets (count, bounded by removeOnComplete / removeOnFail), read from BullMQ's keys in Redis."),
