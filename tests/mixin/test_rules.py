@@ -5,6 +5,7 @@ and the unit tests really bite (an alert that never fires, or fires without wait
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,16 +70,33 @@ def test_promtool_unit_tests(path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _mutated_run(tmp_path: Path, group_file: Path, mutate) -> subprocess.CompletedProcess:
-    """Run the group's unit tests against a copy of its rule file changed by `mutate`."""
+def _mutated_case(case_dir: Path, group_file: Path, mutate) -> Path:
+    """The group's unit tests against a copy of its rule file changed by `mutate`, written
+    in `case_dir`; returns the test file."""
+    case_dir.mkdir(parents=True)
     doc = _load(group_file)
     mutate(doc)
-    (tmp_path / group_file.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    (case_dir / group_file.name).write_text(yaml.safe_dump(doc, sort_keys=False))
     test = _load(UNIT / group_file.name)
-    test["rule_files"] = [str(tmp_path / group_file.name) if Path(f).name == group_file.name
+    test["rule_files"] = [str(case_dir / group_file.name) if Path(f).name == group_file.name
                           else str((UNIT / f).resolve()) for f in test["rule_files"]]
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
-    return _promtool("test", "rules", "test.yml", cwd=tmp_path)
+    (case_dir / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    return case_dir / "test.yml"
+
+
+def _failing(cases: dict[str, Path]) -> dict[str, bool]:
+    """Run every case's test file in ONE promtool call (one run per case cost ~1 s each,
+    over 100 cases); case -> True when its unit tests failed."""
+    r = _promtool("test", "rules", *(str(p) for p in cases.values()))
+    # promtool writes "Unit Testing:  <file>" for each file to stdout, followed by
+    # "SUCCESS" when it passed; the details of a failure go to stderr.
+    outcome = {}
+    for block in re.split(r"^Unit Testing:\s+", r.stdout, flags=re.M)[1:]:
+        name, _, rest = block.partition("\n")
+        outcome[name.strip()] = "SUCCESS" not in rest
+    missing = [c for c, p in cases.items() if str(p) not in outcome]
+    assert not missing, (missing, r.stdout[-2000:], r.stderr[-2000:])
+    return {case: outcome[str(p)] for case, p in cases.items()}
 
 
 def _alert_params():
@@ -90,21 +108,41 @@ def _rule(doc: dict, name: str) -> dict:
     return next(r for g in doc["groups"] for r in g["rules"] if r.get("alert") == name)
 
 
+WAITING = [p for p in _alert_params() if "for" in _rule(_load(p.values[0]), p.values[1])]
+
+
+@pytest.fixture(scope="module")
+def mutants(tmp_path_factory):
+    """Every alert made never to fire, and every alert with a `for:` made not to wait
+    (its `for:` removed), each against its group's unit tests, all in one promtool run:
+    ("never" | "eager", alert) -> whether the unit tests failed, as they must."""
+    base = tmp_path_factory.mktemp("mutants")
+    cases = {}
+    for param in _alert_params():
+        path, name = param.values
+
+        def never(doc, name=name):
+            _rule(doc, name)["expr"] = "vector(1) == 2"
+        cases[("never", name)] = _mutated_case(base / "never" / name, path, never)
+    for param in WAITING:
+        path, name = param.values
+
+        def eager(doc, name=name):
+            del _rule(doc, name)["for"]
+        cases[("eager", name)] = _mutated_case(base / "eager" / name, path, eager)
+    return _failing(cases)
+
+
 @needs_promtool
 @pytest.mark.parametrize("path,name", _alert_params())
-def test_unit_tests_fail_when_the_alert_never_fires(tmp_path, path, name):
-    def never(doc):
-        _rule(doc, name)["expr"] = "vector(1) == 2"
-    assert _mutated_run(tmp_path, path, never).returncode != 0
+def test_unit_tests_fail_when_the_alert_never_fires(mutants, path, name):
+    assert mutants[("never", name)]
 
 
 @needs_promtool
-@pytest.mark.parametrize("path,name", [p for p in _alert_params()
-                                       if "for" in _rule(_load(p.values[0]), p.values[1])])
-def test_unit_tests_fail_when_the_alert_does_not_wait_its_for(tmp_path, path, name):
-    def eager(doc):
-        del _rule(doc, name)["for"]
-    assert _mutated_run(tmp_path, path, eager).returncode != 0
+@pytest.mark.parametrize("path,name", WAITING)
+def test_unit_tests_fail_when_the_alert_does_not_wait_its_for(mutants, path, name):
+    assert mutants[("eager", name)]
 
 
 # Each threshold moved just past the "just under the threshold" case of its unit tests:
@@ -149,28 +187,45 @@ THRESHOLD_MUTATIONS = [
 ]
 
 
-@needs_promtool
-@pytest.mark.parametrize("key,value,group", THRESHOLD_MUTATIONS, ids=[m[0] for m in THRESHOLD_MUTATIONS])
-def test_unit_tests_fail_when_a_threshold_moves(tmp_path, key, value, group):
+@pytest.fixture(scope="module")
+def threshold_mutants(tmp_path_factory):
+    """Each threshold moved (THRESHOLD_MUTATIONS), its group rebuilt and run against the
+    group's unit tests, all in one promtool run: key -> (the mutated group as YAML data,
+    whether the unit tests failed)."""
     import json
 
     import _jsonnet
 
-    # Only the group under test is evaluated (jsonnet is lazy), and written by the same
-    # YAML writer as alerts/*.yml: fast, and the real text promtool reads.
-    text = json.loads(_jsonnet.evaluate_snippet("mutation", """
-        local m = (import 'mixin/mixin.libsonnet') + { _config+:: { %s: %s } };
-        (import 'mixin/lib/manifest.libsonnet').yaml(
-          'mutated', { groups: [g for g in m.prometheusAlerts.groups if g.name == %s] })
-    """ % (key, json.dumps(value), json.dumps(group)), jpathdir=[str(ROOT)]))
-    mutated = yaml.safe_load(text)
-    original = _load(ALERTS / f"{group}.yml")
-    assert mutated != original, f"{key} does not change alerts/{group}.yml"
+    base = tmp_path_factory.mktemp("thresholds")
+    # One evaluation for all of them (the mixin is parsed once); per mutation only the
+    # group under test is evaluated (jsonnet is lazy), written by the same YAML writer as
+    # alerts/*.yml: the real text promtool reads.
+    texts = json.loads(_jsonnet.evaluate_snippet("mutations", """
+        local mixin = import 'mixin/mixin.libsonnet';
+        local yaml = (import 'mixin/lib/manifest.libsonnet').yaml;
+        local mutate(key, value, group) =
+          local m = mixin + { _config+:: { [key]: value } };
+          yaml('mutated', { groups: [g for g in m.prometheusAlerts.groups if g.name == group] });
+        { [m[0]]: mutate(m[0], m[1], m[2]) for m in %s }
+    """ % json.dumps(THRESHOLD_MUTATIONS), jpathdir=[str(ROOT)]))
+    mutated, cases = {}, {}
+    for key, value, group in THRESHOLD_MUTATIONS:
+        mutated[key] = yaml.safe_load(texts[key])
 
-    def replace(doc):
-        doc.clear()
-        doc.update(mutated)
-    assert _mutated_run(tmp_path, ALERTS / f"{group}.yml", replace).returncode != 0
+        def replace(doc, new=mutated[key]):
+            doc.clear()
+            doc.update(new)
+        cases[key] = _mutated_case(base / key, ALERTS / f"{group}.yml", replace)
+    failed = _failing(cases)
+    return {key: (mutated[key], failed[key]) for key in cases}
+
+
+@needs_promtool
+@pytest.mark.parametrize("key,value,group", THRESHOLD_MUTATIONS, ids=[m[0] for m in THRESHOLD_MUTATIONS])
+def test_unit_tests_fail_when_a_threshold_moves(threshold_mutants, key, value, group):
+    mutated, failed = threshold_mutants[key]
+    assert mutated != _load(ALERTS / f"{group}.yml"), f"{key} does not change alerts/{group}.yml"
+    assert failed, f"moving {key} to {value} leaves tests/mixin/rules/{group}.yml green"
 
 
 IDLE = Path(__file__).resolve().parent / "idle.yml"
