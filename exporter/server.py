@@ -9,12 +9,13 @@ Two things keep one client from breaking the exporter for everyone else:
   listens with). aiohttp waits for request headers without a deadline, so a client that
   opens connections and never finishes a request (slowloris) held them for good, and at
   the file limit /metrics and /health/live stopped answering. The guard
-  (a) closes a connection whose request headers have not all arrived HEADER_TIMEOUT
-      seconds after it opened, or after its first bytes of a next request (an idle
+  (a) closes a connection whose request headers have not all arrived
+      ANCLORA_HTTP_HEADER_TIMEOUT_SECONDS after it opened, or after its first bytes of a
+      next request (an idle
       keep-alive connection is left to aiohttp's keepalive_timeout: Prometheus reuses its
       connection between scrapes); the body has its own deadline, where it is read
       (ANCLORA_HTTP_BODY_TIMEOUT_SECONDS);
-  (b) caps open connections at MAX_CONNECTIONS (at most half the file limit): a new
+  (b) caps open connections at ANCLORA_HTTP_MAX_CONNECTIONS (at most half the file limit): a new
       connection at the cap is admitted by closing the oldest connection that has never
       completed a request, else the oldest idle one, else the oldest. An attacker's
       sockets thus cannot lock out the scraper: its connection is the newest.
@@ -44,14 +45,6 @@ from .metrics import family, gauge
 
 log = get_logger("api")
 
-# Defaults of ANCLORA_HTTP_HEADER_TIMEOUT_SECONDS and ANCLORA_HTTP_MAX_CONNECTIONS.
-# Seconds a client has to send its request headers: generous for any real client on a
-# real network (Prometheus sends a scrape's few hundred bytes at once).
-HEADER_TIMEOUT = 10.0
-# Open connections at most (and never more than half the file limit): far more than a
-# Prometheus pair, a load balancer's probes and the app's event senders need.
-MAX_CONNECTIONS = 512
-
 
 def _json(data: dict, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(data), status=status, content_type="application/json")
@@ -71,8 +64,7 @@ class _Conn:
 class ConnectionGuard:
     """Deadline for request headers and a cap on open connections (see the module doc)."""
 
-    def __init__(self, max_connections: int = MAX_CONNECTIONS,
-                 header_timeout: float = HEADER_TIMEOUT, namespace: str = "anclora"):
+    def __init__(self, max_connections: int, header_timeout: float, namespace: str):
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY:  # Redis, logs and the listener need files too
             max_connections = min(max_connections, max(8, soft // 2))

@@ -43,10 +43,6 @@ MAX_LISTED = 100  # rejections listed in one answer; "rejected_count" has them a
 # threads that render /metrics (they need the GIL) keep their share.
 SLICE = 0.005
 PAUSE = 0.005
-# Once the headers are in, the whole body must arrive within this many seconds: a client
-# trickling a body a byte at a time must not hold a connection (and a file) for good.
-# The default of ANCLORA_HTTP_BODY_TIMEOUT_SECONDS.
-BODY_TIMEOUT = 10.0
 NOT_AN_OBJECT = schema.Invalid("not_an_object", "an event must be a JSON object")
 
 
@@ -186,8 +182,10 @@ async def ingest_items(ingestor: Ingestor, items, large_bodies: asyncio.Lock) ->
                 return tally
 
 
-def make_handler(ingestor: Ingestor, token: str, max_body: int,
-                 body_timeout: float = BODY_TIMEOUT):
+def make_handler(ingestor: Ingestor, token: str, max_body: int, body_timeout: float):
+    """POST /events. ``body_timeout``: once the headers are in, the whole body must arrive
+    within it (ANCLORA_HTTP_BODY_TIMEOUT_SECONDS), so a client trickling a body a byte at a
+    time cannot hold a connection, and a file, for good."""
     expected = f"Bearer {token}".encode() if token else b""
     large_bodies = asyncio.Lock()
 
