@@ -9,6 +9,7 @@ Where a value comes from (``source``):
   bullmq_state   read from BullMQ's Redis keys on every scrape (collect-on-scrape)
   bullmq_events  counted from each queue's ``events`` stream through a consumer group
   app            reported by the application as an event (POST /events or the events stream)
+  webhooks       taken from the WhatsApp platform's own webhooks (Meta Cloud API, Evolution API)
   redis          Redis INFO / PING by the exporter's own redis collector
   system         psutil, for the host and the exporter process
   self           the exporter about itself (scrapes, ingestion, health checks)
@@ -21,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
-SOURCES = ("bullmq_state", "bullmq_events", "app", "redis", "system", "self")
+SOURCES = ("bullmq_state", "bullmq_events", "app", "webhooks", "redis", "system", "self")
 
 # Buckets, in base units. Latency buckets span 5 ms .. 60 s; business values span EUR 100 .. 10M.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -49,6 +50,27 @@ CACHE_RESULTS = ("hit", "miss")
 REDIS_MAXMEMORY_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
                             "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl")
 HTTP_CLOSE_REASONS = ("header_timeout", "connection_limit")
+# WhatsApp webhooks (Meta Cloud API, Evolution API): closed sets from their public docs.
+WA_STATUSES = ("sent", "delivered", "read", "failed", "other")
+WA_PRICING_CATEGORIES = ("authentication", "authentication_international", "marketing",
+                         "marketing_lite", "utility", "service", "referral_conversion",
+                         "unknown", "other")
+WA_PRICING_MODELS = ("CBP", "PMP", "other")
+# Meta's documented error codes (Cloud API error codes page); anything else is "other".
+# Their meanings live in exporter/ingest/meta_codes.py, for dashboards and docs.
+META_ERROR_CODES = ("0", "1", "2", "3", "4", "10", "33", "100", "190", "200", "368", "470",
+                    "80007", "130429", "130472", "130497", "131000", "131005", "131008",
+                    "131009", "131016", "131021", "131026", "131031", "131037", "131042",
+                    "131045", "131047", "131048", "131049", "131050", "131051", "131052",
+                    "131053", "131056", "131057", "132000", "132001", "132005", "132007",
+                    "132012", "132015", "132016", "132068", "132069", "133000", "133004",
+                    "133005", "133006", "133008", "133009", "133010", "133015", "135000",
+                    "other")
+WA_TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "FLAGGED",
+                        "IN_APPEAL", "PENDING_DELETION", "DELETED", "REINSTATED",
+                        "LIMIT_EXCEEDED", "ARCHIVED", "other")
+WA_QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN")
+WEBHOOK_SOURCES = ("meta", "evolution")
 HEALTH_CHECKS = ("redis", "analytics_redis", "queue", "memory", "event_loop", "disk")
 
 
@@ -109,6 +131,9 @@ METRICS: tuple[MetricSpec, ...] = (
        source="bullmq_state"),
     _m("bullmq_queue_paused", GAUGE, "1 when the queue is paused.", ("queue",),
        source="bullmq_state"),
+    _m("bullmq_workers", GAUGE,
+       "BullMQ workers connected to Redis for the queue (CLIENT LIST, as BullMQ's "
+       "getWorkers() reads it).", ("queue",), source="bullmq_state"),
     _m("bullmq_events_read_total", COUNTER,
        "Entries read from the queue's events stream, by BullMQ event name (others: other).",
        ("queue", "event"), source="bullmq_events", label_values={"event": BULLMQ_EVENTS}),
@@ -119,10 +144,10 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("analytics_messages_sent_total", COUNTER, "WhatsApp messages sent.",
        ("message_type", "campaign_id"), spec=True),
     _m("analytics_messages_received_total", COUNTER, "WhatsApp messages received.",
-       ("message_type",), spec=True),
+       ("message_type",), source=("app", "webhooks"), spec=True),
     _m("analytics_messages_delivered_total", COUNTER, "Sent messages confirmed delivered.",
-       spec=True),
-    _m("analytics_messages_read_total", COUNTER, "Sent messages confirmed read.", spec=True),
+       source=("app", "webhooks"), spec=True),
+    _m("analytics_messages_read_total", COUNTER, "Sent messages confirmed read.", source=("app", "webhooks"), spec=True),
     _m("analytics_conversions_total", COUNTER, "Conversions (sales, bookings...).",
        ("conversion_type", "campaign_id"), spec=True),
     _m("analytics_conversion_value_euros", HISTOGRAM,
@@ -131,7 +156,7 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("analytics_active_conversations", GAUGE, "Conversations open now.", spec=True),
     _m("analytics_response_time_seconds", HISTOGRAM,
        "Time to answer a customer's message.", unit="seconds",
-       buckets=RESPONSE_TIME_BUCKETS, spec=True),
+       buckets=RESPONSE_TIME_BUCKETS, source=("app", "webhooks"), spec=True),
     _m("analytics_handoffs_total", COUNTER, "Conversations handed to a human.", ("reason",),
        spec=True),
     # --- WhatsApp API (SPEC) ------------------------------------------------------
@@ -140,11 +165,46 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("whatsapp_api_latency_seconds", HISTOGRAM, "WhatsApp API call latency.",
        ("endpoint", "method"), unit="seconds", buckets=LATENCY_BUCKETS, spec=True),
     _m("whatsapp_active_instances", GAUGE, "WhatsApp instances (numbers/sessions) connected.",
-       spec=True),
+       source=("app", "webhooks"), spec=True),
     _m("whatsapp_rate_limit_hits_total", COUNTER, "Rate-limit responses from the WhatsApp API.",
-       ("instance_name",), spec=True),
+       ("instance_name",), source=("app", "webhooks"), spec=True),
     _m("whatsapp_webhooks_received_total", COUNTER, "Webhooks received from the WhatsApp API.",
-       ("event_type", "instance_name"), spec=True),
+       ("event_type", "instance_name"), source=("app", "webhooks"), spec=True),
+    # --- WhatsApp, from the platform's webhooks (issue 12; names fixed by its contract) ---
+    _m("whatsapp_message_statuses_total", COUNTER,
+       "Message status updates (Meta statuses, Evolution messages.update), each (message, "
+       "status) counted once across retries and replicas; category is Meta's pricing "
+       "category.", ("status", "category"), source="webhooks",
+       label_values={"status": WA_STATUSES, "category": WA_PRICING_CATEGORIES}),
+    _m("whatsapp_message_failures_total", COUNTER,
+       "Failed message statuses by Meta error code (undocumented codes: other).",
+       ("error_code",), source="webhooks", label_values={"error_code": META_ERROR_CODES}),
+    _m("whatsapp_billable_messages_total", COUNTER,
+       "Billable message statuses by pricing category and model (CBP per conversation, "
+       "PMP per message).", ("category", "pricing_model"), source="webhooks",
+       label_values={"category": WA_PRICING_CATEGORIES, "pricing_model": WA_PRICING_MODELS}),
+    _m("whatsapp_estimated_cost_euros_total", COUNTER,
+       "Estimated spend in EUR: billable messages times ANCLORA_META_RATES.", ("category",),
+       unit="euros", source="webhooks", label_values={"category": WA_PRICING_CATEGORIES}),
+    _m("whatsapp_template_status", GAUGE,
+       "1 for a message template's current status, 0 for its earlier ones.",
+       ("template", "status"), source="webhooks",
+       label_values={"status": WA_TEMPLATE_STATUSES}),
+    _m("whatsapp_messaging_limit", GAUGE,
+       "Business-initiated conversations a number may open a day (TIER_UNLIMITED: +Inf).",
+       ("instance_name",), source="webhooks"),
+    _m("whatsapp_quality_flagged", GAUGE, "1 when Meta has flagged the number's quality.",
+       ("instance_name",), source="webhooks"),
+    _m("whatsapp_quality_rating", GAUGE,
+       "1 for the number's current quality rating (Graph API poll).",
+       ("instance_name", "rating"), source="webhooks",
+       label_values={"rating": WA_QUALITY_RATINGS}),
+    _m("whatsapp_instance_connected", GAUGE,
+       "1 when the Evolution instance's connection is open.", ("instance_name",),
+       source="webhooks"),
+    _m("whatsapp_qr_required_total", COUNTER,
+       "QR codes an Evolution instance asked to be scanned (it is logged out).",
+       ("instance_name",), source="webhooks"),
     # --- Redis, client side as the app sees it (names ours) -----------------------
     _m("redis_operations_total", COUNTER, "Redis commands issued by the app.",
        ("operation", "status")),
@@ -246,6 +306,16 @@ METRICS: tuple[MetricSpec, ...] = (
        ("type",), source="self"),
     _m("exporter_events_rejected_total", COUNTER, "Application events refused, by reason.",
        ("reason",), source="self"),
+    _m("exporter_webhook_duplicates_total", COUNTER,
+       "Webhook items already counted (a platform retry, or another replica's copy).",
+       ("source",), source="self", label_values={"source": WEBHOOK_SOURCES}),
+    _m("exporter_webhook_ignored_total", COUNTER,
+       "Webhook changes or events the exporter does not turn into metrics (unknown field "
+       "or event), counted, never an error.", ("source", "reason"), source="self",
+       label_values={"source": WEBHOOK_SOURCES}),
+    _m("exporter_webhook_forwards_total", COUNTER,
+       "Verified Meta webhooks forwarded to ANCLORA_META_FORWARD_URL, by result.",
+       ("result",), source="self"),
     _m("exporter_stream_lag_entries", GAUGE,
        "Entries in a consumed stream not yet delivered to the exporter's group.", ("stream",),
        source="self"),
@@ -321,7 +391,8 @@ def as_markdown(namespace: str = "anclora") -> str:
            "Generated by `python -m exporter catalog --markdown` from `exporter/catalog.py`;",
            "do not edit by hand. Names marked * are the user's (SPEC.md) and never change.",
            "Sources: bullmq_state = read from Redis on each scrape; bullmq_events = counted",
-           "from each queue's events stream; app = application events; redis = Redis INFO;",
+           "from each queue's events stream; app = application events; webhooks = the WhatsApp",
+           "platform's webhooks (Meta, Evolution); redis = Redis INFO;",
            "system = psutil; self = the exporter itself.", ""]
     groups: dict[str, list[MetricSpec]] = {}
     for m in METRICS:
