@@ -39,6 +39,12 @@ local queries = import '../lib/queries.libsonnet';
       g.timeseries('Completed and failed kept', 'short', targets=[
         g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state=~"completed|failed"})' % v, '{{state}}'),
       ], description="Jobs kept in BullMQ's completed and failed sets (count, bounded by removeOnComplete / removeOnFail), read from BullMQ's keys in Redis."),
+      g.timeseries('Workers', 'short', targets=[
+        g.target('sum by (queue) (%(ns)s_bullmq_workers{%(sel)s})' % v, '{{queue}}'),
+      ], description="Worker connections per queue in Redis's CLIENT LIST, as BullMQ's getWorkers() counts them (one per Node BullMQ worker, two per Python worker). 0 with jobs waiting: no consumer at all, not a slow one; alert QueueWithoutWorkers after %s." % c.queueNoWorkersFor),
+      g.timeseries('Retries exhausted', 'short', targets=[
+        g.target('sum by (queue) (increase(%(ns)s_bullmq_events_read_total{%(sel)s, event="retries-exhausted"}[$__rate_interval])) or vector(0)' % v, '{{queue}}'),
+      ], description="Jobs that used their last attempt and failed for good (BullMQ's retries-exhausted event, from each queue's events stream); they land in the failed set or the dead-letter queue (alert HighDLQMessages)."),
     ]),
   },
 }
