@@ -29,7 +29,7 @@ local queries = import '../lib/queries.libsonnet';
       ], description="Jobs per BullMQ state (waiting, prioritized, delayed, active, paused, waiting-children) over the selected queues, stacked, read from BullMQ's keys in Redis."),
       g.timeseries('Oldest waiting job age', 's', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v, '{{queue}}'),
-      ], description="How long (seconds) the oldest waiting job of each queue has waited, read from BullMQ's keys in Redis; it grows while no worker takes jobs."),
+      ], description="How long (seconds) the oldest waiting job of each queue has waited, read from BullMQ's keys in Redis; it grows while no worker takes jobs; QueueOldestJobTooOld warns above %gs for %s." % [c.queueOldestJobWarningSeconds, c.queueOldestJobFor]),
       g.timeseries('Paused', 'short', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_queue_paused{%(sel)s})' % v, '{{queue}}'),
       ], description="1 while the queue is paused, 0 otherwise, read from BullMQ's keys in Redis."),

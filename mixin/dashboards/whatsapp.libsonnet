@@ -18,7 +18,7 @@ local queries = import '../lib/queries.libsonnet';
                    description='p50, p95, p99 latency (seconds) of WhatsApp API calls, reported by the app; HighWhatsAppAPILatency warns when p95 > %gs for %s.' % [c.whatsappLatencyWarningSeconds, c.whatsappLatencyWarningFor]),
       g.timeseries('Errors by status code', 'reqps', targets=[
         g.target('sum by (status_code, endpoint) (rate(%(ns)s_whatsapp_api_calls_total{%(sel)s, status_code!~"2.."}[$__rate_interval]))' % v, '{{status_code}} {{endpoint}}'),
-      ], description='Every non-2xx answer of the WhatsApp API per second, by status and endpoint, reported by the app; WhatsAppAPIErrors warns on status %s above %g/s for %s.' % [c.whatsappServerErrorStatus, c.whatsappErrorRateWarning, c.whatsappErrorRateWarningFor]),
+      ], description='Every non-2xx answer of the WhatsApp API per second, by status and endpoint, reported by the app; WhatsAppAPIErrors warns on status %s above %g/s for %s; WhatsAppAPIErrorBudgetBurnFast (page) and WhatsAppAPIErrorBudgetBurnSlow (ticket) fire when errors spend the error budget of the API too fast.' % [c.whatsappServerErrorStatus, c.whatsappErrorRateWarning, c.whatsappErrorRateWarningFor]),
       g.timeseries('Rate-limit hits', 'suffix: /s', description='Rate-limit responses from the WhatsApp API per second, by instance, reported by the app; WhatsAppRateLimitHit warns above %g/s for %s.' % [c.whatsappRateLimitWarning, c.whatsappRateLimitWarningFor], targets=[
         g.target('sum by (instance_name) (rate(%(ns)s_whatsapp_rate_limit_hits_total{%(sel)s}[$__rate_interval]))' % v, '{{instance_name}}'),
       ]),

@@ -239,3 +239,22 @@ def test_every_panel_has_a_description():
                for p in d["panels"]
                if p["type"] not in LAYOUT_PANELS and not p.get("description", "").strip()]
     assert not missing, f"{len(missing)} panels without a description:\n" + "\n".join(missing)
+
+
+def test_the_panel_an_alert_links_to_names_the_alert():
+    """An alert's dashboard_url opens one panel (viewPanel): on-call arriving from the page
+    reads there which alert watches that signal, and at which threshold. 20 of the 50
+    alerts landed on a panel that never named them."""
+    panels = {(d["uid"], p["id"]): p for d in _dashboards().values() for p in d["panels"]}
+    unnamed = []
+    for path in sorted((ROOT / "alerts").glob("*.yml")):
+        for g in yaml.safe_load(path.read_text())["groups"]:
+            for r in g["rules"]:
+                if "alert" not in r:
+                    continue
+                uid, panel = re.search(r"/d/([^?]+)\?viewPanel=(\d+)",
+                                       r["annotations"]["dashboard_url"]).groups()
+                p = panels[(uid, int(panel))]
+                if not re.search(rf"\b{r['alert']}\b", p.get("description", "")):
+                    unnamed.append(f"{r['alert']} -> {uid}: {p['title']}")
+    assert not unnamed, "panels that do not name the alert linking to them:\n" + "\n".join(unnamed)
