@@ -5,7 +5,7 @@
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 
-.PHONY: deps demo serve test generate check-generated bench
+.PHONY: deps demo serve test test-ha generate check-generated bench
 
 deps:
 	VENV=$(VENV) PYTHON=$(PYTHON) scripts/install-deps.sh
@@ -18,6 +18,10 @@ serve: deps
 
 test: deps
 	$(PYTHON) -m pytest -q
+
+# The `ha` profile end to end (tests/e2e/test_ha.py, about a minute), apart from `make test`.
+test-ha: deps
+	$(PYTHON) -m pytest -q -m ha tests/e2e/test_ha.py
 
 generate:
 	$(PYTHON) -m tools.build
