@@ -81,20 +81,20 @@ class HAStack(Stack):
     compose file in one gossip cluster on loopback and every Prometheus of it, each with
     its own replica label, all on the shipped configs.
 
-    The timings keep the proportions of the shipped ones, in which a cluster notifies once:
+    The timings keep the proportions of the shipped ones, under which a cluster notifies
+    once (Alertmanager is at-least-once by design: prometheus/alertmanager#2447, #4008):
     - ``peer_timeout`` (--cluster.peer-timeout, 15 s shipped): the n-th member waits n of
-      them before it looks in the gossiped notification log and sends only what was not
-      sent; it must outlast a send and a gossip round (~0.2 s).
-    - group_interval (1 m for criticals) longer than the last member's wait (2 x 15 s):
-      a flush blocks for that wait, so a shorter interval lets the members' flushes drift
-      apart, and a member that flushed a "firing" snapshot before a resolution sends it
-      after another member's "resolved".
-    - group_wait (10 s) not a multiple of the evaluation interval (15 s): flushes fall
-      between Prometheus's sends, never on them, else a resolution reaches the members on
-      either side of their flush, with the same stale "firing".
-    The last two are Alertmanager's documented at-least-once trade-off
-    (prometheus/alertmanager#2447, #4008). Here: 1 s evaluations, 1.5 s / 5 s grouping,
-    2 s peer timeout.
+      them, then looks in the gossiped notification log and sends only what was not sent;
+      it must outlast a send and a gossip round (~0.2 s here).
+    - group_interval (1 m for criticals) longer than the last member's wait (2 x 15 s): a
+      flush blocks for that wait, so with a shorter interval the members' flushes drift
+      apart, and a member that flushed a "firing" snapshot before the resolution sends it
+      after another member's "resolved" (a 2 s interval with a 4 s peer timeout here: a
+      stale firing and a second resolved in 4 runs of 4). tests/test_alertmanager.py
+      holds the shipped routes to it.
+    - group_wait (10 s) not a multiple of the evaluation interval (15 s), so that flushes
+      do not fall on Prometheus's sends (#4008); a precaution: 1 s here passed 4 runs of 4.
+    Here: 1 s evaluations, 1.5 s / 5 s grouping, 2 s peer timeout.
     """
 
     group_wait, group_interval = "1500ms", "5s"
