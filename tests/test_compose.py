@@ -163,6 +163,7 @@ def test_dockerfile():
     assert text.startswith("# ") and "\nFROM python:3.11-slim AS exporter\n" in exporter
     # The exporter's image holds the runtime only: no demo, no client SDK, no tools.
     assert re.findall(r"^COPY (\S+)", exporter, re.M) == ["pyproject.toml", "exporter"]
+    assert "pip install '.[sentry]'" in exporter  # error tracking works once a DSN is set
     for stage in (exporter, demo):
         users = re.findall(r"^USER (\S+)$", stage, re.M)
         assert users and users[-1] not in ("root", "0")
