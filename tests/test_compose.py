@@ -18,7 +18,8 @@ from tests.support.stack import ROOT
 COMPOSE = ROOT / "docker-compose.monitoring.yml"
 DEFAULT_SERVICES = {"prometheus", "alertmanager", "grafana", "node-exporter", "redis-exporter",
                     "loki", "alloy", "exporter"}
-PROFILES = {"promtail": {"promtail"}, "demo": {"redis", "demo"}}
+GLITCHTIP = {"glitchtip-web", "glitchtip-worker", "glitchtip-postgres", "glitchtip-redis"}
+PROFILES = {"promtail": {"promtail"}, "demo": {"redis", "demo"}, "glitchtip": GLITCHTIP}
 PASSWORD = "only-in-the-test-env-file"
 
 pytestmark = pytest.mark.skipif(not shutil.which("docker-compose"),
@@ -87,6 +88,8 @@ def test_health_restart_network(resolved):
     assert deps["grafana"] == {"prometheus", "loki"}
     assert deps["prometheus"] == {"alertmanager"}
     assert deps["demo"] == {"redis", "exporter"}
+    assert deps["glitchtip-web"] == {"glitchtip-postgres", "glitchtip-redis"}
+    assert deps["glitchtip-worker"] == {"glitchtip-web"}  # migrated by the web's start
 
 
 def test_ports_loopback_except_grafana(resolved):
@@ -98,7 +101,8 @@ def test_ports_loopback_except_grafana(resolved):
                 assert port == {"published": 3001, "target": 3000}
             else:
                 assert isinstance(port, str) and port.startswith("127.0.0.1:"), (name, port)
-    assert set(published) == {"prometheus", "alertmanager", "grafana", "loki", "exporter"}
+    assert set(published) == {"prometheus", "alertmanager", "grafana", "loki", "exporter",
+                              "glitchtip-web"}
     assert published["prometheus"] == "127.0.0.1:9090:9090/tcp"
     assert published["alertmanager"] == "127.0.0.1:9093:9093/tcp"
 
@@ -117,7 +121,8 @@ def test_bind_mounts_exist_in_the_repo(resolved):
     assert checked >= 10
     assert set(resolved["secrets"]) == {"slack_webhook_url", "slack_business_webhook_url",
                                         "smtp_password", "pagerduty_routing_key",
-                                        "deadmansswitch_url"}
+                                        "deadmansswitch_url", "glitchtip_secret_key",
+                                        "glitchtip_db_password"}
     for secret in resolved["secrets"].values():
         assert secret["file"].startswith(str(ROOT / "secrets") + "/")
 
@@ -148,7 +153,8 @@ def test_alertmanager_runs_the_entrypoint(resolved):
     am = resolved["services"]["alertmanager"]
     assert am["entrypoint"][:2] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
     assert set(am["environment"]) >= {"ALERTMANAGER_SMTP_SMARTHOST", "ALERTMANAGER_EMAIL_TO"}
-    assert sorted(s["source"] for s in am["secrets"]) == sorted(resolved["secrets"])
+    receivers = sorted(n for n in resolved["secrets"] if not n.startswith("glitchtip_"))
+    assert sorted(s["source"] for s in am["secrets"]) == receivers
 
 
 def test_dockerfile():
@@ -157,6 +163,7 @@ def test_dockerfile():
     assert text.startswith("# ") and "\nFROM python:3.11-slim AS exporter\n" in exporter
     # The exporter's image holds the runtime only: no demo, no client SDK, no tools.
     assert re.findall(r"^COPY (\S+)", exporter, re.M) == ["pyproject.toml", "exporter"]
+    assert "pip install '.[sentry]'" in exporter  # error tracking works once a DSN is set
     for stage in (exporter, demo):
         users = re.findall(r"^USER (\S+)$", stage, re.M)
         assert users and users[-1] not in ("root", "0")
@@ -170,3 +177,34 @@ def test_demo_profile_only_writes_traffic_for_the_exporter_service(resolved):
     assert demo["build"]["target"] == "demo"
     assert "--traffic-only" in demo["command"]
     assert demo["environment"]["ANCLORA_REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_glitchtip_profile(env_file):
+    """`--profile glitchtip config`: GlitchTip's web and worker on one pinned image, with
+    their own Postgres and Valkey, secrets from files only."""
+    r = compose(env_file, "--profile", "glitchtip", "config")
+    assert r.returncode == 0, r.stderr
+    services = yaml.safe_load(r.stdout)["services"]
+    assert GLITCHTIP <= set(services)
+    web, worker = services["glitchtip-web"], services["glitchtip-worker"]
+    assert web["image"] == worker["image"] == "glitchtip/glitchtip:6.1.6"
+    assert web["environment"] == worker["environment"]
+    env = web["environment"]
+    # GlitchTip reads <VAR>_FILE for any variable: no secret as a value, none by URL.
+    assert env["SECRET_KEY_FILE"] == "/run/secrets/glitchtip_secret_key"
+    assert env["DATABASE_PASSWORD_FILE"] == "/run/secrets/glitchtip_db_password"
+    assert not {"SECRET_KEY", "DATABASE_PASSWORD", "DATABASE_URL"} & set(env)
+    assert env["DATABASE_HOST"] == "glitchtip-postgres"
+    assert env["VALKEY_URL"] == "redis://glitchtip-redis:6379/0"
+    postgres = services["glitchtip-postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == env["DATABASE_PASSWORD_FILE"]
+    assert postgres["environment"]["POSTGRES_USER"] == env["DATABASE_USER"]
+    assert postgres["environment"]["POSTGRES_DB"] == env["DATABASE_NAME"]
+    for name in ("glitchtip-web", "glitchtip-worker", "glitchtip-postgres"):
+        assert {s["source"] for s in services[name]["secrets"]} <= {
+            "glitchtip_secret_key", "glitchtip_db_password"}, name
+    assert "./bin/run-migrate.sh" in web["command"][-1]  # before the server starts
+    assert worker["command"] == ["./bin/run-worker.sh"]
+    assert {v.split(":")[1] for v in web["volumes"]} == {"/code/uploads"}
+    assert services["glitchtip-postgres"]["image"].startswith("postgres:17.")
+    assert services["glitchtip-redis"]["image"].startswith("valkey/valkey:8.")
