@@ -13,7 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN pip install . \
+# The sentry extra: error tracking once ANCLORA_SENTRY_DSN is set (never imported without).
+RUN pip install '.[sentry]' \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin anclora
 
 USER 10001

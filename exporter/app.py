@@ -20,7 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from . import __version__, health, logs
+from . import __version__, errors, health, logs
 from .collectors.bullmq import BullMQCollector
 from .collectors.bullmq_events import BullMQEvents
 from .collectors.bullmq_workers import BullMQWorkersCollector
@@ -192,6 +192,8 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
     """Serve the exporter until ``stop`` is set (or SIGINT/SIGTERM); a port that cannot be
     listened on is one fatal log line and SystemExit(1)."""
     route_library_logs()
+    tracked = errors.init(cfg)  # where error events go (host[:port]), or None
+    log.info("error tracking " + (f"on, to {tracked}" if tracked else "off"))
     exporter = Exporter(cfg)
     runner = web.AppRunner(make_app(exporter), access_log=None)
     await runner.setup()

@@ -19,6 +19,8 @@ from dataclasses import dataclass, make_dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
+from .errors import parse_dsn
+
 
 class ConfigError(ValueError):
     """A setting has a value the exporter cannot use; str() is the one line to print."""
@@ -263,6 +265,15 @@ SETTINGS: tuple[Setting, ...] = (
             "fatal, error, warn, info, http, debug or trace."),
     Setting("log_dir", "ANCLORA_LOG_DIR", "", _str,
             "When set, also write rotating files there (all 14 d, errors 30 d, http 7 d)."),
+    # --- error tracking: Sentry or a self-hosted GlitchTip (exporter/errors.py) ---
+    Setting("sentry_dsn", "ANCLORA_SENTRY_DSN", "", parse_dsn,
+            "Where unexpected exceptions go, with their stack (a Sentry or GlitchTip "
+            "project's DSN; needs `pip install 'anclora-exporter[sentry]'`); empty = off. "
+            "docs/errors.md.", secret=True),
+    Setting("sentry_traces_sample_rate", "ANCLORA_SENTRY_TRACES_SAMPLE_RATE", "0.1",
+            _float(0, 1), "Share of HTTP requests sent as performance transactions, 0 to 1."),
+    Setting("sentry_environment", "ANCLORA_SENTRY_ENVIRONMENT", "production", _str,
+            "`environment` of every event and transaction (production, staging...)."),
 )
 
 _ENV = {s.attr: s.env for s in SETTINGS}

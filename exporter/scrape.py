@@ -16,6 +16,7 @@ from typing import Protocol
 
 from prometheus_client.core import Metric
 
+from . import errors
 from .logs import RateLimitedLog, get_logger
 from .metrics import gauge
 
@@ -66,6 +67,7 @@ class ScrapeRunner:
             fams, ok = [], False
             self._warn.warning(c.name, "collector failed", collector=c.name,
                                error=f"{type(e).__name__}: {e}")
+            errors.report(e)
         if not ok:
             self.last_error_time[c.name] = time.time()
         return fams, ok, time.perf_counter() - start

@@ -38,7 +38,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from . import catalog
+from . import catalog, errors
 from .exposition import generate_latest  # prometheus_client's output, byte for byte, faster
 from .logs import HTTP, ROOT, RateLimitedLog, get_logger
 from .metrics import family, gauge
@@ -309,10 +309,11 @@ def make_app(exporter, guard: ConnectionGuard | None = None) -> web.Application:
         except web.HTTPException as e:  # 404, 405...: aiohttp answers them
             status = e.status
             raise
-        except Exception:  # noqa: BLE001 - a bug costs one request, as one log line
+        except Exception as e:  # noqa: BLE001 - a bug costs one request, as one log line
             status = 500
             log.error("unhandled error", exc_info=True,
                       extra={"method": request.method, "path": request.path})
+            errors.report(e)  # and its stack to the error tracker, when one is set
             return _json({"error": "internal error: see the exporter's log"}, 500)
         finally:
             guard.request_finished(conn)

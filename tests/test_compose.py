@@ -18,7 +18,8 @@ from tests.support.stack import ROOT
 COMPOSE = ROOT / "docker-compose.monitoring.yml"
 DEFAULT_SERVICES = {"prometheus", "alertmanager", "grafana", "node-exporter", "redis-exporter",
                     "loki", "alloy", "exporter"}
-PROFILES = {"promtail": {"promtail"}, "demo": {"redis", "demo"},
+GLITCHTIP = {"glitchtip-web", "glitchtip-worker", "glitchtip-postgres", "glitchtip-redis"}
+PROFILES = {"promtail": {"promtail"}, "demo": {"redis", "demo"}, "glitchtip": GLITCHTIP,
             "ha": {"prometheus-2", "alertmanager-2", "alertmanager-3", "exporter-2"}}
 # The replicas of each kind with the `ha` profile on (the first of each is the default
 # service), as prometheus/prometheus.yml addresses them.
@@ -98,6 +99,8 @@ def test_health_restart_network(resolved):
     assert deps["grafana"] == {"prometheus", "loki"}
     assert deps["prometheus"] == {"alertmanager"}
     assert deps["demo"] == {"redis", "exporter"}
+    assert deps["glitchtip-web"] == {"glitchtip-postgres", "glitchtip-redis"}
+    assert deps["glitchtip-worker"] == {"glitchtip-web"}  # migrated by the web's start
 
 
 def test_ports_loopback_except_grafana(resolved):
@@ -112,7 +115,8 @@ def test_ports_loopback_except_grafana(resolved):
     # exporter-2 is not published: the app posts to `exporter` (or writes the events
     # stream, which both replicas read).
     assert set(published) == {"prometheus", "alertmanager", "grafana", "loki", "exporter",
-                              "prometheus-2", "alertmanager-2", "alertmanager-3"}
+                              "glitchtip-web", "prometheus-2", "alertmanager-2",
+                              "alertmanager-3"}
     assert published["prometheus"] == "127.0.0.1:9090:9090/tcp"
     assert published["alertmanager"] == "127.0.0.1:9093:9093/tcp"
     assert published["prometheus-2"] == "127.0.0.1:9092:9090/tcp"
@@ -134,7 +138,8 @@ def test_bind_mounts_exist_in_the_repo(resolved):
     assert checked >= 10
     assert set(resolved["secrets"]) == {"slack_webhook_url", "slack_business_webhook_url",
                                         "smtp_password", "pagerduty_routing_key",
-                                        "deadmansswitch_url", "remote_write_password"}
+                                        "deadmansswitch_url", "glitchtip_secret_key",
+                                        "glitchtip_db_password", "remote_write_password"}
     for secret in resolved["secrets"].values():
         assert secret["file"].startswith(str(ROOT / "secrets") + "/")
 
@@ -165,9 +170,10 @@ def test_alertmanager_runs_the_entrypoint(resolved):
     am = resolved["services"]["alertmanager"]
     assert am["entrypoint"][:2] == ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]
     assert set(am["environment"]) >= {"ALERTMANAGER_SMTP_SMARTHOST", "ALERTMANAGER_EMAIL_TO"}
-    # Every secret but Prometheus' remote_write password.
-    assert sorted(s["source"] for s in am["secrets"]) == sorted(
-        set(resolved["secrets"]) - {"remote_write_password"})
+    # The receivers' secrets: not GlitchTip's, not Prometheus' remote_write password.
+    receivers = sorted(n for n in resolved["secrets"]
+                       if not n.startswith("glitchtip_") and n != "remote_write_password")
+    assert sorted(s["source"] for s in am["secrets"]) == receivers
 
 
 def test_dockerfile():
@@ -176,6 +182,7 @@ def test_dockerfile():
     assert text.startswith("# ") and "\nFROM python:3.11-slim AS exporter\n" in exporter
     # The exporter's image holds the runtime only: no demo, no client SDK, no tools.
     assert re.findall(r"^COPY (\S+)", exporter, re.M) == ["pyproject.toml", "exporter"]
+    assert "pip install '.[sentry]'" in exporter  # error tracking works once a DSN is set
     for stage in (exporter, demo):
         users = re.findall(r"^USER (\S+)$", stage, re.M)
         assert users and users[-1] not in ("root", "0")
@@ -322,3 +329,33 @@ def test_every_variable_is_in_env_example():
     used = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE.read_text()))
     documented = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert used and used - documented == set()
+
+def test_glitchtip_profile(env_file):
+    """`--profile glitchtip config`: GlitchTip's web and worker on one pinned image, with
+    their own Postgres and Valkey, secrets from files only."""
+    r = compose(env_file, "--profile", "glitchtip", "config")
+    assert r.returncode == 0, r.stderr
+    services = yaml.safe_load(r.stdout)["services"]
+    assert GLITCHTIP <= set(services)
+    web, worker = services["glitchtip-web"], services["glitchtip-worker"]
+    assert web["image"] == worker["image"] == "glitchtip/glitchtip:6.1.6"
+    assert web["environment"] == worker["environment"]
+    env = web["environment"]
+    # GlitchTip reads <VAR>_FILE for any variable: no secret as a value, none by URL.
+    assert env["SECRET_KEY_FILE"] == "/run/secrets/glitchtip_secret_key"
+    assert env["DATABASE_PASSWORD_FILE"] == "/run/secrets/glitchtip_db_password"
+    assert not {"SECRET_KEY", "DATABASE_PASSWORD", "DATABASE_URL"} & set(env)
+    assert env["DATABASE_HOST"] == "glitchtip-postgres"
+    assert env["VALKEY_URL"] == "redis://glitchtip-redis:6379/0"
+    postgres = services["glitchtip-postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == env["DATABASE_PASSWORD_FILE"]
+    assert postgres["environment"]["POSTGRES_USER"] == env["DATABASE_USER"]
+    assert postgres["environment"]["POSTGRES_DB"] == env["DATABASE_NAME"]
+    for name in ("glitchtip-web", "glitchtip-worker", "glitchtip-postgres"):
+        assert {s["source"] for s in services[name]["secrets"]} <= {
+            "glitchtip_secret_key", "glitchtip_db_password"}, name
+    assert "./bin/run-migrate.sh" in web["command"][-1]  # before the server starts
+    assert worker["command"] == ["./bin/run-worker.sh"]
+    assert {v.split(":")[1] for v in web["volumes"]} == {"/code/uploads"}
+    assert services["glitchtip-postgres"]["image"].startswith("postgres:17.")
+    assert services["glitchtip-redis"]["image"].startswith("valkey/valkey:8.")

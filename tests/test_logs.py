@@ -137,11 +137,14 @@ def test_mask_time_grows_linearly_with_the_text(unit):
     def cost(n: int) -> float:
         text = (unit * (n // len(unit) + 1))[:n]
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             started = time.perf_counter()
             logs.mask(text)
             best = min(best, time.perf_counter() - started)
         return best
 
+    # The floor (50 ms) stays 60x under what the quadratic rule took on 16 KB (3 s), and
+    # above what a loaded machine adds to a linear pass (it failed 3 times in one run on
+    # 10 ms scales with two test workers and other jobs).
     small, large = cost(4000), cost(16000)
-    assert large < max(8 * small, 0.005), (small, large)
+    assert large < max(8 * small, 0.05), (small, large)

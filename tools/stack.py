@@ -114,6 +114,28 @@ STACK_SETTINGS: tuple[Setting, ...] = (
     Setting("redis_tag", "REDIS_TAG", "7.2.6-alpine", _text, "redis image tag (profile `demo`)."),
     Setting("exporter_tag", "EXPORTER_TAG", "0.1.0", _text,
             "Tag of the exporter image built from ./Dockerfile."),
+    # --- profile `glitchtip`: self-hosted error tracking (docs/errors.md) ---
+    Setting("glitchtip_port", "GLITCHTIP_PORT", "8000", _text,
+            "Host port of GlitchTip, bound to 127.0.0.1 (profile `glitchtip`)."),
+    Setting("glitchtip_domain", "GLITCHTIP_DOMAIN", "http://localhost:8000", _text,
+            "URL people reach GlitchTip at (links in its emails, the DSNs it shows)."),
+    Setting("glitchtip_from_email", "GLITCHTIP_FROM_EMAIL", "glitchtip@example.com", _text,
+            "From address of GlitchTip's email."),
+    Setting("glitchtip_email_url", "GLITCHTIP_EMAIL_URL", "consolemail://", _text,
+            "How GlitchTip sends email, e.g. smtp+tls://user@smtp.example.com:587; "
+            "consolemail:// = to its log only."),
+    Setting("glitchtip_secret_key_file", "GLITCHTIP_SECRET_KEY_FILE",
+            "./secrets/glitchtip_secret_key", _text,
+            "File holding GlitchTip's SECRET_KEY, no trailing newline (not in git)."),
+    Setting("glitchtip_db_password_file", "GLITCHTIP_DB_PASSWORD_FILE",
+            "./secrets/glitchtip_db_password", _text,
+            "File holding the password of GlitchTip's own Postgres, no trailing newline "
+            "(not in git)."),
+    Setting("glitchtip_tag", "GLITCHTIP_TAG", "6.1.6", _text, "glitchtip/glitchtip image tag."),
+    Setting("glitchtip_postgres_tag", "GLITCHTIP_POSTGRES_TAG", "17.6-alpine", _text,
+            "postgres image tag of GlitchTip's database."),
+    Setting("glitchtip_valkey_tag", "GLITCHTIP_VALKEY_TAG", "8.1.1-alpine", _text,
+            "valkey/valkey image tag of GlitchTip's cache and task queue."),
 )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from hashlib import blake2b
 
+from .. import errors
 from ..logs import RateLimitedLog, get_logger
 from . import schema
 from .mapping import Applier
@@ -67,6 +68,7 @@ class Ingestor:
                 self.applier.apply(e)
             except Exception as exc:  # noqa: BLE001 - a bug must cost one event, not the batch
                 self.reject("internal_error", f"{type(exc).__name__}", "apply")
+                errors.report(exc)
                 continue
             per_type[e["type"]] += 1
         for t, n in per_type.items():
@@ -91,6 +93,7 @@ class Ingestor:
                     hit = (item["type"], self.applier.actions(item))
                 except Exception as exc:  # noqa: BLE001 - as in apply()
                     self.reject("internal_error", f"{type(exc).__name__}", "apply", n)
+                    errors.report(exc)
                     continue
                 if len(kept) >= self.RESOLVED_LIMIT:
                     del kept[next(iter(kept))]  # the oldest; in-flight batches hold theirs
@@ -102,6 +105,7 @@ class Ingestor:
                     action(n)
             except Exception as exc:  # noqa: BLE001 - e.g. OverflowError from a huge number
                 self.reject("internal_error", f"{type(exc).__name__}", "apply", n)
+                errors.report(exc)
                 kept.pop(key, None)  # not a payload to apply without looking again
                 continue
             per_type[hit[0]] += n

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from .. import errors
 from . import schema
 from .core import Ingestor
 
@@ -70,8 +71,9 @@ class EventsHandler:
                 checked[raw] = e.reason
             except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                 checked[raw] = "malformed"
-            except Exception:  # noqa: BLE001 - a validation bug: this payload, not the batch
+            except Exception as exc:  # noqa: BLE001 - a validation bug: this payload, not the batch
                 checked[raw] = "internal_error"
+                errors.report(exc)
 
         def apply(acked=None) -> None:
             bad: Counter = Counter()
