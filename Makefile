@@ -24,7 +24,7 @@ TEST_WORKERS ?= 2
 test: deps
 	$(PYTHON) -m pytest -q -n $(TEST_WORKERS)
 
-# The `ha` profile end to end (tests/e2e/test_ha.py, about a minute), apart from `make test`.
+# The `ha` profile end to end (tests/e2e/test_ha.py, about 50 s), apart from `make test`.
 test-ha: deps
 	$(PYTHON) -m pytest -q -m ha tests/e2e/test_ha.py
 
