@@ -135,8 +135,8 @@ class HAStack(Stack):
         return next(p for p in self.procs if p.name == name)
 
     async def metric(self, name: str, metric: str) -> float:
-        """One sample of ``name``'s /metrics, e.g. 'alertmanager_peer_position' or
-        'alertmanager_notifications_total{integration="pagerduty"}'; 0 when absent."""
+        """One unlabelled sample of ``name``'s /metrics (e.g. alertmanager_peer_position);
+        0 when absent."""
         async with aiohttp.ClientSession() as s:
             async with s.get(self.url(name) + "/metrics",
                              timeout=aiohttp.ClientTimeout(total=5)) as r:
