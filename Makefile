@@ -5,7 +5,7 @@
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 
-.PHONY: deps demo serve test generate check-generated bench
+.PHONY: deps demo serve test test-ha generate check-generated bench
 
 deps:
 	VENV=$(VENV) PYTHON=$(PYTHON) scripts/install-deps.sh
@@ -23,6 +23,10 @@ TEST_WORKERS ?= 2
 
 test: deps
 	$(PYTHON) -m pytest -q -n $(TEST_WORKERS)
+
+# The `ha` profile end to end (tests/e2e/test_ha.py, about 50 s), apart from `make test`.
+test-ha: deps
+	$(PYTHON) -m pytest -q -m ha tests/e2e/test_ha.py
 
 generate:
 	$(PYTHON) -m tools.build

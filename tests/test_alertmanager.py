@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from tests.support.ha import ha_topology
 from tests.support.stack import (AM_DIR, CATEGORIES, DEADMANSSWITCH_URL, RECEIVERS, ROOT,
                                  SEVERITIES, alertmanager_config, expected_receivers,
                                  render_alertmanager)
@@ -90,6 +91,20 @@ def test_timings_meet_response_targets(cfg):
     # Info: for the daily review; at most one reminder a day.
     assert _duration(info["repeat_interval"]) == 86400
     assert all(_duration(r["group_wait"]) >= 10 for r in (warn, info))
+
+
+def test_group_interval_outlasts_the_cluster_wait(cfg):
+    """With the `ha` profile, the n-th Alertmanager waits n x --cluster.peer-timeout before
+    it notifies, and a group's next flush waits for that: every group_interval must be
+    longer than the last member's wait, or a member's stale "firing" can follow another's
+    "resolved" (tests/support/ha.py, HAStack)."""
+    members = ha_topology().alertmanagers
+    timeouts = {_duration(a.split("=", 1)[1]) for flags in members.values() for a in flags
+                if a.startswith("--cluster.peer-timeout=")} or {15}  # Alertmanager's default
+    last_wait = (len(members) - 1) * max(timeouts)
+    assert len(members) == 3 and last_wait == 30
+    for route in [cfg["route"], *_routes(cfg)]:
+        assert _duration(route["group_interval"]) > last_wait, route
 
 
 def test_receivers_have_the_right_integrations(cfg):

@@ -17,15 +17,19 @@ LABELS = {"level", "component", "service"}
 def test_datasources_have_the_dashboards_uids():
     doc = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yml").read_text())
     by_uid = {d["uid"]: d for d in doc["datasources"]}
-    assert set(by_uid) == {"prometheus", "alertmanager", "loki"}
+    assert set(by_uid) == {"prometheus", "prometheus-any", "alertmanager", "loki"}
     assert by_uid["prometheus"]["type"] == "prometheus" and by_uid["prometheus"]["isDefault"]
     assert by_uid["prometheus"]["url"] == "http://prometheus:9090"
+    assert by_uid["prometheus-any"]["type"] == "prometheus"
     assert by_uid["alertmanager"]["type"] == "alertmanager"
-    assert by_uid["alertmanager"]["url"] == "http://alertmanager:9093"
     assert by_uid["loki"]["type"] == "loki" and by_uid["loki"]["url"] == "http://loki:3100"
-    # Each URL's host is a compose service.
+    # Each URL's host is a compose service or a network alias of one (the replicas'
+    # shared names, tests/test_compose.py::test_grafana_reaches_any_replica).
+    names = set(COMPOSE["services"]) | {
+        alias for svc in COMPOSE["services"].values() if isinstance(svc["networks"], dict)
+        for alias in (svc["networks"]["monitoring"] or {}).get("aliases", [])}
     for d in doc["datasources"]:
-        assert re.match(r"http://([a-z-]+):", d["url"]).group(1) in COMPOSE["services"]
+        assert re.match(r"http://([a-z-]+):", d["url"]).group(1) in names
 
 
 def test_dashboards_provider_reads_the_mounted_dashboards():

@@ -41,6 +41,23 @@ STACK_SETTINGS: tuple[Setting, ...] = (
             "`cluster` external label on every series and alert."),
     Setting("prometheus_env", "PROMETHEUS_ENV", "production", _text,
             "`env` external label on every series and alert."),
+    # Long-term storage (prometheus/remote-write.yml, docs/scaling.md): off while the URL
+    # is empty.
+    Setting("prometheus_remote_write_url", "PROMETHEUS_REMOTE_WRITE_URL", "", _text,
+            "Remote-write endpoint (Mimir, Thanos Receive, VictoriaMetrics), e.g. "
+            "http://mimir:8080/api/v1/push; empty = no remote_write."),
+    Setting("prometheus_remote_write_username", "PROMETHEUS_REMOTE_WRITE_USERNAME", "", _text,
+            "Basic-auth username for remote_write (empty: none)."),
+    Setting("prometheus_remote_write_password_file", "PROMETHEUS_REMOTE_WRITE_PASSWORD_FILE",
+            "./secrets/remote_write_password", _text,
+            "File holding the remote_write basic-auth password (may be empty; not in git)."),
+    # Profile `ha` (docs/scaling.md): the replicas' host ports, bound to 127.0.0.1.
+    Setting("prometheus_2_port", "PROMETHEUS_2_PORT", "9092", _text,
+            "Host port of the second Prometheus (profile `ha`)."),
+    Setting("alertmanager_2_port", "ALERTMANAGER_2_PORT", "9095", _text,
+            "Host port of the second Alertmanager (profile `ha`)."),
+    Setting("alertmanager_3_port", "ALERTMANAGER_3_PORT", "9096", _text,
+            "Host port of the third Alertmanager (profile `ha`)."),
     Setting("alertmanager_port", "ALERTMANAGER_PORT", "9093", _text,
             "Host port of Alertmanager, bound to 127.0.0.1."),
     Setting("alertmanager_external_url", "ALERTMANAGER_EXTERNAL_URL", "http://localhost:9093", _text,

@@ -88,6 +88,7 @@ class Notification:
     status: str     # firing | resolved
     alertname: str
     body: Any = field(compare=False, repr=False, default=None)
+    at: float = field(compare=False, repr=False, default_factory=time.monotonic)  # received
 
 
 class Process:
@@ -119,6 +120,12 @@ class Process:
 
     def stop(self) -> None:
         terminate(self.proc, 10)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of its own (no last notification, no state flushed)."""
+        self.proc.kill()
+        self.proc.wait()
         self.proc = None
 
 
@@ -224,6 +231,8 @@ class Stack:
     """redis-server, the exporter, node/redis exporters, Alertmanager and Prometheus, with
     1s scrape/evaluation and 1s/2s Alertmanager grouping, all on 127.0.0.1."""
 
+    group_wait, group_interval = "1s", "2s"  # every route's (fast_timings)
+
     def __init__(self, tmp: Path, rule_files: Iterable[Path], redis, for_scale: float = 1.0,
                  max_for: str | None = None, rules_once_scraped: bool = False,
                  exporter_env: dict | None = None, deploy_env: dict | None = None):
@@ -231,6 +240,7 @@ class Stack:
         self.exporter_env = exporter_env or {}
         # Prometheus's environment, as compose sets it: its external labels come from it.
         self.prometheus_env = {"PROMETHEUS_CLUSTER": "test", "PROMETHEUS_ENV": "test",
+                               "PROMETHEUS_REPLICA": "prometheus",
                                "GRAFANA_ROOT_URL": "", "RUNBOOK_BASE_URL": "",
                                **(deploy_env or {})}
         self.rule_files = list(rule_files)
@@ -245,11 +255,16 @@ class Stack:
         self.ports = {name: free_port() for name in
                       ("prometheus", "alertmanager", "exporter", "node", "redis_exporter")}
         self.procs: list[Process] = []
+        self.prometheus_names = ["prometheus"]  # the Prometheus processes, by name
+        self._am_config: Path | None = None
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def _alertmanager_config(self) -> Path:
+        """The shipped alertmanager.yml, rendered once and shared by every Alertmanager."""
+        if self._am_config:
+            return self._am_config
         env = {"ALERTMANAGER_SMTP_SMARTHOST": f"127.0.0.1:{self.sinks.smtp_port}",
                "ALERTMANAGER_SMTP_REQUIRE_TLS": "false",
                "ALERTMANAGER_EMAIL_TO": "oncall@e2e.test", **CHANNELS}
@@ -257,57 +272,28 @@ class Stack:
                    "slack_business_webhook_url": self.sinks.slack_business_url,
                    "pagerduty_routing_key": ROUTING_KEY}
         path = alertmanager_config(self.tmp / "am", env, secrets)
-        cfg = fast_timings(yaml.safe_load(path.read_text()))
+        cfg = fast_timings(yaml.safe_load(path.read_text()), wait=self.group_wait,
+                           interval=self.group_interval)
         for receiver in cfg["receivers"]:
             for pd in receiver.get("pagerduty_configs", []):
                 pd["url"] = self.sinks.pagerduty_url
             for hook in receiver.get("webhook_configs", []):
                 hook["url"] = self.sinks.deadmansswitch_url
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self._am_config = path
         return path
 
     async def start(self) -> "Stack":
         logs = self.tmp / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         await self.sinks.start()
-        p = self.ports
         if self.rules_once_scraped:
             (self.tmp / "rules").mkdir(parents=True, exist_ok=True)  # empty until scraped
         else:
             rules = install_rules(self.rule_files, self.tmp / "rules", self.for_scale,
                                   self.max_for)
             assert rules
-        prom_cfg = prometheus_config(
-            self.tmp, self.tmp / "rules", interval="1s", alertmanager=f"127.0.0.1:{p['alertmanager']}",
-            targets={"prometheus": f"127.0.0.1:{p['prometheus']}",
-                     "anclora-exporter": f"127.0.0.1:{p['exporter']}",
-                     "node-exporter": f"127.0.0.1:{p['node']}",
-                     "redis-exporter": f"127.0.0.1:{p['redis_exporter']}",
-                     "alertmanager": f"127.0.0.1:{p['alertmanager']}"},
-            expand_external_labels=True)
-        specs = [
-            ("exporter", [sys.executable, "-m", "exporter", "serve"], p["exporter"],
-             {"ANCLORA_REDIS_URL": self.redis.url, "ANCLORA_LOG_LEVEL": "warn",
-              "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{p['exporter']}", **self.exporter_env}),
-            ("node-exporter", ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{p['node']}",
-                               "--collector.disable-defaults", "--collector.loadavg",
-                               "--collector.meminfo"], p["node"], None),
-            ("redis-exporter", ["prometheus-redis-exporter",
-                                f"-web.listen-address=127.0.0.1:{p['redis_exporter']}",
-                                f"-redis.addr={self.redis.url}"], p["redis_exporter"], None),
-            ("alertmanager", ["prometheus-alertmanager", f"--config.file={self._alertmanager_config()}",
-                              f"--storage.path={self.tmp / 'am-data'}",
-                              f"--web.listen-address=127.0.0.1:{p['alertmanager']}",
-                              f"--web.external-url={self.url('alertmanager')}",
-                              "--cluster.listen-address="], p["alertmanager"], None),
-            ("prometheus", ["prometheus", f"--config.file={prom_cfg}",
-                            f"--storage.tsdb.path={self.tmp / 'prom-data'}",
-                            f"--web.listen-address=127.0.0.1:{p['prometheus']}",
-                            f"--web.external-url={self.url('prometheus')}",
-                            "--rules.alert.resend-delay=1s",
-                            "--enable-feature=expand-external-labels"], p["prometheus"],
-             self.prometheus_env),
-        ]
+        specs = self._specs()
         for name, args, port, env in specs:
             if name in ("node-exporter", "redis-exporter") and not shutil.which(args[0]):
                 continue
@@ -318,19 +304,68 @@ class Stack:
             await self._load_rules_once_scraped()
         return self
 
+    def _specs(self) -> list[tuple[str, list[str], int, dict | None]]:
+        """What ``start`` runs, in order: (name, argv, port, environment)."""
+        p = self.ports
+        prom_cfg = prometheus_config(
+            self.tmp, self.tmp / "rules", interval="1s", alertmanager=f"127.0.0.1:{p['alertmanager']}",
+            targets={"prometheus": f"127.0.0.1:{p['prometheus']}",
+                     "anclora-exporter": f"127.0.0.1:{p['exporter']}",
+                     "node-exporter": f"127.0.0.1:{p['node']}",
+                     "redis-exporter": f"127.0.0.1:{p['redis_exporter']}",
+                     "alertmanager": f"127.0.0.1:{p['alertmanager']}"},
+            expand_external_labels=True)
+        return [
+            self._exporter_spec(),
+            ("node-exporter", ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{p['node']}",
+                               "--collector.disable-defaults", "--collector.loadavg",
+                               "--collector.meminfo"], p["node"], None),
+            ("redis-exporter", ["prometheus-redis-exporter",
+                                f"-web.listen-address=127.0.0.1:{p['redis_exporter']}",
+                                f"-redis.addr={self.redis.url}"], p["redis_exporter"], None),
+            self._alertmanager_spec("alertmanager", ["--cluster.listen-address="]),
+            self._prometheus_spec("prometheus", prom_cfg, {}),
+        ]
+
+    def _exporter_spec(self):
+        port = self.ports["exporter"]
+        return ("exporter", [sys.executable, "-m", "exporter", "serve"], port,
+                {"ANCLORA_REDIS_URL": self.redis.url, "ANCLORA_LOG_LEVEL": "warn",
+                 "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{port}", **self.exporter_env})
+
+    def _alertmanager_spec(self, name: str, cluster_args: list[str]):
+        return (name, ["prometheus-alertmanager", f"--config.file={self._alertmanager_config()}",
+                       f"--storage.path={self.tmp / (name + '-data')}",
+                       f"--web.listen-address=127.0.0.1:{self.ports[name]}",
+                       f"--web.external-url={self.url(name)}", *cluster_args],
+                self.ports[name], None)
+
+    def _prometheus_spec(self, name: str, config: Path, env: dict[str, str]):
+        return (name, ["prometheus", f"--config.file={config}",
+                       f"--storage.tsdb.path={self.tmp / (name + '-data')}",
+                       f"--web.listen-address=127.0.0.1:{self.ports[name]}",
+                       f"--web.external-url={self.url(name)}",
+                       "--rules.alert.resend-delay=1s",
+                       "--enable-feature=expand-external-labels"], self.ports[name],
+                {**self.prometheus_env, **env})
+
     async def _load_rules_once_scraped(self) -> None:
-        """Every target scraped first, then the rules installed and Prometheus reloaded
-        (SIGHUP); returns once every rule file is loaded."""
-        await until(lambda: targets_up(self), 40, "all targets up (before loading rules)", self)
+        """Every target scraped first, then the rules installed and every Prometheus
+        reloaded (SIGHUP); returns once each has loaded every rule file."""
+        for name in self.prometheus_names:
+            await until(lambda: targets_up(self, name), 40,
+                        f"all targets of {name} up (before loading rules)", self)
         files = install_rules(self.rule_files, self.tmp / "rules", self.for_scale, self.max_for)
         assert files
-        prometheus = next(p for p in self.procs if p.name == "prometheus")
-        prometheus.proc.send_signal(signal.SIGHUP)
+        for proc in self.procs:
+            if proc.name in self.prometheus_names:
+                proc.proc.send_signal(signal.SIGHUP)
 
-        async def loaded() -> bool:
-            groups = (await self.api("prometheus", "/api/v1/rules"))["data"]["groups"]
-            return {Path(g["file"]).name for g in groups} == {f.name for f in files}
-        await until(loaded, 20, "rules loaded after the reload", self)
+        for name in self.prometheus_names:
+            async def loaded() -> bool:
+                groups = (await self.api(name, "/api/v1/rules"))["data"]["groups"]
+                return {Path(g["file"]).name for g in groups} == {f.name for f in files}
+            await until(loaded, 20, f"rules loaded by {name} after the reload", self)
 
     async def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -346,9 +381,9 @@ class Stack:
                 r.raise_for_status()
                 return await r.json()
 
-    async def am_alerts(self) -> dict[str, dict]:
+    async def am_alerts(self, name: str = "alertmanager") -> dict[str, dict]:
         """Alertmanager's view: alertname -> the alert (state active/suppressed, inhibitedBy)."""
-        return {a["labels"]["alertname"]: a for a in await self.api("alertmanager", "/api/v2/alerts")}
+        return {a["labels"]["alertname"]: a for a in await self.api(name, "/api/v2/alerts")}
 
 
 async def until(check: Callable[[], Any], timeout: float, what: str, stack: Stack | None = None,
@@ -373,9 +408,9 @@ async def until(check: Callable[[], Any], timeout: float, what: str, stack: Stac
                          f"received: {got}\n{detail}")
 
 
-async def targets_up(stack: Stack) -> dict[str, str] | None:
+async def targets_up(stack: Stack, name: str = "prometheus") -> dict[str, str] | None:
     """job -> health of Prometheus's active targets, once every one of them is up."""
-    data = await stack.api("prometheus", "/api/v1/targets")
+    data = await stack.api(name, "/api/v1/targets")
     jobs = {t["labels"]["job"]: t["health"] for t in data["data"]["activeTargets"]}
     return jobs if jobs and all(h == "up" for h in jobs.values()) else None
 
@@ -389,10 +424,12 @@ async def suppressed(stack: Stack, *names: str) -> dict[str, dict] | None:
 
 
 @asynccontextmanager
-async def running_stack(tmp: Path, rule_files: Iterable[Path], **options):
-    """A started ``Stack`` on its own redis-server; every process stopped on the way out."""
+async def running_stack(tmp: Path, rule_files: Iterable[Path], stack_class: type = Stack,
+                        **options):
+    """A started ``Stack`` (or ``stack_class``) on its own redis-server; every process
+    stopped on the way out."""
     redis = RedisServer().start()
-    stack = Stack(tmp, rule_files, redis, **options)
+    stack = stack_class(tmp, rule_files, redis, **options)
     try:
         await stack.start()
         yield stack

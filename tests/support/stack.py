@@ -124,6 +124,7 @@ def prometheus_config(tmp: Path, rules_dir: Path, targets: Mapping[str, str] | N
         for job in cfg["scrape_configs"]:
             if job["job_name"] in targets:
                 job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+                job.pop("dns_sd_configs", None)  # the `ha` profile's replicas: not here
                 if interval:
                     job["scrape_timeout"] = interval
                 jobs.append(job)
