@@ -30,9 +30,10 @@ STACK_SETTINGS: tuple[Setting, ...] = (
     Setting("grafana_root_url", "GRAFANA_ROOT_URL", "http://localhost:3001", _text,
             "Public URL of Grafana: Grafana's root_url, and the base of every alert's "
             "dashboard_url (a Prometheus external label, read when the alert fires)."),
-    Setting("runbook_base_url", "RUNBOOK_BASE_URL", "", _text,
+    Setting("runbook_base_url", "RUNBOOK_BASE_URL",
+            "https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md", _text,
             "Where your copy of docs/runbooks.md is published (its anchors are the alert "
-            "names in lower case); empty: this project's runbooks on GitHub."),
+            "names in lower case)."),
     Setting("prometheus_port", "PROMETHEUS_PORT", "9090", _text,
             "Host port of Prometheus, bound to 127.0.0.1."),
     Setting("prometheus_retention", "PROMETHEUS_RETENTION", "15d", _text,
