@@ -385,3 +385,29 @@ async def test_response_time_can_be_turned_off(http):
     await post(client, wa.meta_webhook(wa.messages(inbound=[wa.inbound("wamid.A", WAID, T0)])))
     await post(client, statuses_doc(wa.status("wamid.B", "sent", WAID, T0 + 3)))
     assert ("anclora_analytics_response_time_seconds_count", ()) not in await scrape(client)
+
+
+async def test_replay_posts_recorded_webhooks_signed(http, tmp_path, monkeypatch, capsys):
+    from exporter import cli
+    client = await http(**CONFIG, evolution_webhook_token="evo")
+    recorded = statuses_doc(wa.status(wa.wamid(WAID, 1), "delivered", WAID, T0))
+    (tmp_path / "one.json").write_text(json.dumps(recorded, indent=1))  # posted as is
+    (tmp_path / "many.json").write_text(json.dumps([
+        statuses_doc(wa.status(wa.wamid(WAID, 2), "delivered", WAID, T0)),
+        wa.evolution("qrcode.updated", {"qrcode": {"code": "x"}})]))
+    (tmp_path / "other.json").write_text('{"hello": 1}')
+    (tmp_path / "broken.json").write_text("{")
+    monkeypatch.setenv("ANCLORA_META_APP_SECRET", SECRET)
+    monkeypatch.setenv("ANCLORA_EVOLUTION_WEBHOOK_TOKEN", "evo")
+    url = str(client.make_url("/"))
+    files = [str(tmp_path / n) for n in ("one.json", "many.json", "other.json", "broken.json")]
+    code = await asyncio.to_thread(cli.main, ["replay", "--url", url, *files])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1  # two files were not webhooks
+    assert [line.split(": ", 1)[1] for line in out] == [
+        "/webhooks/meta: 200", "/webhooks/meta: 200", "/webhooks/evolution: 200",
+        "not sent: neither a Meta nor an Evolution webhook", "cannot read it (not JSON)"]
+    s = await scrape(client)
+    assert get(s, "analytics_messages_delivered_total") == 2
+    assert get(s, "whatsapp_qr_required_total", instance_name="sales-2") == 1
+    assert rejected(s, "bad_signature") == 0
