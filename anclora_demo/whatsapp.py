@@ -14,10 +14,13 @@ the tests use these builders.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import json
 import os
 import socket
+import time
 
 import aiohttp
 from aiohttp import web
@@ -161,12 +164,22 @@ class WebhookSender:
                                 {"Content-Type": "application/json",
                                  "Authorization": f"Bearer {self.token}"})
 
-    async def _post(self, path: str, body: bytes, headers: dict) -> int:
+    async def _post(self, path: str, body: bytes, headers: dict, retry_for: float = 10.0) -> int:
+        """The answer's status (0: none). Like the platforms, it sends again when the
+        exporter is not there yet or answers 5xx, for ``retry_for`` seconds."""
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        async with self.session.post(self.base + path, data=body, headers=headers) as r:
-            await r.read()
-            return r.status
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                async with self.session.post(self.base + path, data=body, headers=headers) as r:
+                    await r.read()
+                    status_ = r.status
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                status_ = 0
+            if 0 < status_ < 500 or time.monotonic() > deadline:
+                return status_
+            await asyncio.sleep(0.2)
 
     async def close(self) -> None:
         if self.session is not None:
@@ -207,14 +220,12 @@ class GraphStandIn:
         return web.json_response({"id": request.match_info["id"],
                                   **{f: node[f] for f in fields if f in node}})
 
-    async def start(self, version: str = "v26.0") -> "GraphStandIn":
+    async def start(self, version: str = "v26.0", port: int | None = None) -> "GraphStandIn":
         app = web.Application()
         app.router.add_get(f"/{version}/{{id}}", self._node)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = port or free_port()
         await web.TCPSite(self.runner, "127.0.0.1", port).start()
         self.url = f"http://127.0.0.1:{port}/{version}"
         return self
@@ -224,6 +235,181 @@ class GraphStandIn:
             await self.runner.cleanup()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def demo_secret() -> str:
     """A fresh secret for one demo run (the demo signs its own webhooks)."""
     return os.urandom(16).hex()
+
+
+# --- the platforms' side of the demo's traffic -------------------------------------------
+
+# Meta error codes of messages accepted and then not delivered, weighted.
+LATE_FAILURES = ((131026, 0.4), (131047, 0.3), (131049, 0.15), (368, 0.05), (131048, 0.05),
+                 (130429, 0.05))
+
+
+class Platforms:
+    """What Meta and Evolution tell the exporter about the demo bot's messages.
+
+    The bot's number on Meta's Cloud API (``sales-1`` in the app's events) and an Evolution
+    instance (``sales-2``): customers write on both; the bot's outbound jobs go through
+    Meta and come back as statuses (sent, delivered, read, some failed later with Meta's
+    codes), priced PMP, some older conversations CBP; templates get approved, one
+    rejected; the number is flagged at first, then cleared; the Evolution instance shows
+    its QR, connects, and drops during slow periods. Meta's webhooks are batched every
+    ``FLUSH`` seconds, as Meta batches; Evolution's go one by one, as Evolution sends them.
+    """
+
+    FLUSH = 0.5
+    RECOVERY = 120  # seconds the number stays flagged
+
+    def __init__(self, sender: WebhookSender, rng):
+        self.sender, self.rng = sender, rng
+        self.graph: GraphStandIn | None = None
+        self.statuses: list[dict] = []
+        self.inbound_meta: list[dict] = []
+        self.n = 0
+        self.tasks: set = set()
+        self.evolution_open = False
+        self.closed = False
+
+    def _number(self) -> str:
+        return "346" + "".join(str(self.rng.randint(0, 9)) for _ in range(8))
+
+    def _later(self, delay: float, fn, *args, **kwargs) -> None:
+        asyncio.get_running_loop().call_later(delay, functools.partial(fn, *args, **kwargs))
+
+    def _spawn(self, coro) -> None:
+        if self.closed:  # a delayed status after the demo stopped: never sent
+            coro.close()
+            return
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _send_evolution(self, doc: dict) -> None:
+        self._spawn(self.sender.evolution(doc))
+
+    def _status(self, message_id: str, status_: str, number: str, **pricing) -> None:
+        self.statuses.append(status(message_id, status_, number, int(time.time()), **pricing))
+
+    # --- what the bot does ---------------------------------------------------------------
+    def sent(self, campaign: bool, slow: bool) -> None:
+        """A message the worker sent through Meta's API: its statuses follow."""
+        self.n += 1
+        number = self._number()
+        message_id = wamid(number, self.n)
+        if campaign:
+            pricing = {"category": "marketing", "model": "PMP"}
+        elif self.rng.random() < 0.2:  # an older conversation, priced per conversation
+            pricing = {"category": "utility", "model": "CBP", "conversation": f"c{self.n % 50}"}
+        else:
+            pricing = {"category": "utility", "model": "PMP",
+                       "billable": self.rng.random() < 0.5}
+        self._status(message_id, "sent", number, **pricing)
+        if self.rng.random() < (0.1 if slow else 0.03):
+            code = self.rng.choices([c for c, _ in LATE_FAILURES], [w for _, w in LATE_FAILURES])[0]
+            self._later(self.rng.uniform(0.3, 2), self._failed, message_id, number, code)
+            return
+        self._later(self.rng.uniform(0.3, 2), self._status, message_id, "delivered", number,
+                    **pricing)
+        if self.rng.random() < 0.7:
+            self._later(self.rng.uniform(2.5, 6), self._status, message_id, "read", number,
+                        **pricing)
+
+    def _failed(self, message_id: str, number: str, code: int) -> None:
+        self._status(message_id, "failed", number, errors=(code,))
+
+    def conversation(self, message_type: str, reply_after: float) -> None:
+        """A customer writes, on Meta or on Evolution; the bot (or a person) answers
+        ``reply_after`` seconds later: the exporter sees the response time."""
+        self.n += 1
+        number, now = self._number(), int(time.time())
+        if self.evolution_open and self.rng.random() < 0.4:
+            baileys = {"text": "conversation", "media": "imageMessage",
+                       "location": "locationMessage"}.get(message_type, "conversation")
+            self._send_evolution(evolution("messages.upsert", upsert(
+                f"3EB0{self.n:016X}", number, False, now, baileys)))
+            self._later(reply_after, self._evolution_reply, number)
+            return
+        kind = {"media": "image"}.get(message_type, message_type)
+        self.inbound_meta.append(inbound(wamid(PHONE_NUMBER_ID, self.n), number, now, kind))
+        reply = wamid(number, self.n)
+        self._later(reply_after, self._status, reply, "sent", number, category="service",
+                    billable=False)
+        self._later(reply_after + 1, self._status, reply, "delivered", number,
+                    category="service", billable=False)
+
+    def _evolution_reply(self, number: str) -> None:
+        self.n += 1
+        message_id = f"BAE5{self.n:012X}"
+        self._send_evolution(evolution("send.message", upsert(message_id, number, True,
+                                                              int(time.time()))))
+        for delay, st in ((0.2, "SERVER_ACK"), (1.0, "DELIVERY_ACK"), (3.0, "READ")):
+            self._later(delay, self._send_evolution,
+                        evolution("messages.update", update(message_id, number, st)))
+
+    def slow_period(self, slow: bool) -> None:
+        """The Evolution instance drops while the platform is slow, and comes back."""
+        if slow and self.evolution_open and self.rng.random() < 0.02:
+            self._connection("close")
+            self._later(self.rng.uniform(20, 90), self._connection, "open")
+
+    def _connection(self, state: str) -> None:
+        self.evolution_open = state == "open"
+        self._send_evolution(evolution("connection.update", {
+            "instance": EVOLUTION_INSTANCE, "state": state, "statusReason": 200}))
+
+    # --- running -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """The state a fresh install finds: templates reviewed, the number's limit and
+        quality, the Evolution instance asking for its QR code, then connected."""
+        now = int(time.time())
+        await self.sender.meta(meta_webhook(
+            template_update("spring_offer", "APPROVED", template_id=1),
+            template_update("viewing_reminder", "APPROVED", template_id=2),
+            template_update("price_drop_v1", "REJECTED", template_id=3), at=now))
+        await self.sender.meta(meta_webhook(quality_update("FLAGGED", "TIER_1K"), at=now))
+        await self.sender.meta(meta_webhook(messages(errors=(130429,))))
+        await self.sender.evolution(evolution("qrcode.updated", {"qrcode": {
+            "instance": EVOLUTION_INSTANCE, "code": "2@demo", "base64": "data:image/png;base64,"}}))
+        self._connection("connecting")
+        self._later(1.0, self._connection, "open")
+        self._later(self.RECOVERY, self._recovered)
+
+    def _recovered(self) -> None:
+        """The number's quality recovers and its limit goes up."""
+        if self.graph is not None:
+            self.graph.numbers[PHONE_NUMBER_ID].update(
+                quality_rating="GREEN", messaging_limit_tier="TIER_10K")
+        self._spawn(self.sender.meta(meta_webhook(quality_update("UNFLAGGED", "TIER_10K"),
+                                                  at=int(time.time()))))
+
+    async def start_graph(self, port: int, token: str) -> None:
+        """Meta's Graph API for the exporter's poll, on loopback (the number is YELLOW
+        while flagged)."""
+        self.graph = await GraphStandIn(token, {PHONE_NUMBER_ID: {
+            "quality_rating": "YELLOW", "messaging_limit_tier": "TIER_1K",
+            "display_phone_number": DISPLAY_NUMBER}}).start(port=port)
+
+    async def flush(self) -> None:
+        """Meta's batch of the last FLUSH seconds: every status and inbound message."""
+        statuses, self.statuses = self.statuses, []
+        arrived, self.inbound_meta = self.inbound_meta, []
+        if (statuses or arrived) and not self.closed:
+            await self.sender.meta(meta_webhook(messages(statuses=statuses, inbound=arrived)))
+
+    async def close(self) -> None:
+        """Stop at once: what is still on its way is dropped (the exporter stops too)."""
+        self.closed = True
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.sender.close()
+        if self.graph is not None:
+            await self.graph.stop()
