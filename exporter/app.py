@@ -31,7 +31,6 @@ from .ingest.core import Ingestor
 from .ingest.http import make_handler
 from .ingest.meta_forward import Forwarder
 from .ingest.meta_graph import GraphPoller
-from .ingest.response_time import ResponseTimes
 from .ingest.stream import EventsHandler
 from .ingest.webhook_dedupe import Dedupe
 from .ingest.webhook_http import WebhookEndpoints
@@ -151,9 +150,8 @@ class Exporter:
             self.forwarder = Forwarder(cfg.meta_forward_url, cfg.meta_forward_timeout,
                                        self.metrics)
         intake = WebhookIntake(
-            self.metrics, keys, Dedupe(self.redis, cfg.webhook_dedup_seconds), state,
-            cfg.meta_rates,
-            ResponseTimes(self.redis, cfg.response_window) if cfg.webhook_response_time else None)
+            self.metrics, keys, Dedupe(self.redis, cfg.webhook_dedup_seconds, cfg.response_window),
+            state, cfg.meta_rates, cfg.webhook_response_time)
         return WebhookEndpoints(intake, self.metrics, cfg.max_body_bytes, cfg.http_body_timeout,
                                 cfg.meta_app_secret, cfg.meta_verify_token,
                                 cfg.evolution_webhook_token, self.forwarder).routes()

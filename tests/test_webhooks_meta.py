@@ -411,3 +411,12 @@ async def test_replay_posts_recorded_webhooks_signed(http, tmp_path, monkeypatch
     assert get(s, "analytics_messages_delivered_total") == 2
     assert get(s, "whatsapp_qr_required_total", instance_name="sales-2") == 1
     assert rejected(s, "bad_signature") == 0
+
+
+def test_the_claims_are_packed_as_redis_py_packs_them():
+    from redis.asyncio.connection import Connection
+    from exporter.ingest import webhook_dedupe as d
+    cmd = d.Dedupe(None, 604800, 86400)._call("EVALSHA", d._SHA, [
+        d.Claim("anclora:wh:m:ab", "s", d.OUTBOUND, "anclora:wh:c:cd", 1764500000.5),
+        d.Claim("anclora:wh:v:ef", "b")])
+    assert d._resp(cmd) == b"".join(Connection().pack_command(*cmd))

@@ -76,9 +76,8 @@ class WebhookEndpoints:
     async def _ingest(self, source: str, body: bytes) -> bool:
         """Count the webhook; False when Redis could not be reached."""
         parse = meta.parse if source == "meta" else evolution.parse
-        # Shielded: a client that hangs up must not stop a webhook half counted.
-        try:
-            await asyncio.shield(self.intake.ingest(source, parse(_decode(body))))
+        try:  # a client that hangs up does not stop its claims being counted (webhook_dedupe)
+            await self.intake.ingest(source, parse(_decode(body)))
         except (RedisError, OSError) as e:
             self._refuse("unavailable", source, f"Redis unreachable ({type(e).__name__}); "
                          "answered 503 so the platform sends it again")

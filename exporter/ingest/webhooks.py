@@ -3,23 +3,23 @@
 ``WebhookIntake.ingest(source, facts)`` does, for one webhook:
 1. counts at once what needs no Redis: every change/event received
    (``whatsapp_webhooks_received_total``), what is ignored, Meta's error notices, QR codes;
-2. claims every (message, status), every inbound message and every CBP conversation in
-   one round trip (``webhook_dedupe``): only first claims count, so a platform's retry and
-   another replica's copy count nothing, in any order;
+2. claims every (message, status), every inbound and outbound message and every CBP
+   conversation in one round trip (``webhook_dedupe``): only first claims count, so a
+   platform's retry and another replica's copy count nothing, in any order; the same
+   round trip moves each chat's response-time clock (a first inbound message starts it,
+   the first message sent to that chat afterwards stops it);
 3. counts them: statuses by status and pricing category, delivered and read in the
    user's analytics counters, failures by Meta error code (rate-limit codes also in
    ``whatsapp_rate_limit_hits_total``), billable deliveries and their estimated cost,
-   received messages by type;
-4. observes response times (``response_time``) for first-counted inbound and outbound
-   messages, in a second round trip, only when the batch has any;
-5. writes the platform's state (``webhook_state``), for the rare webhooks that carry it.
+   received messages by type, response times;
+4. writes the platform's state (``webhook_state``), for the rare webhooks that carry it.
 
 A read status claims ``delivered`` too: Meta skips the delivered webhook when a message is
 read at once (its status webhook reference), so a read implies delivered, counted once
 either way. A message is billable when delivered (per-message pricing, PMP; Meta charges
 delivered templates), once per conversation under conversation pricing (CBP).
 
-Redis unreachable: the error goes up before anything of steps 2-5 is counted; the HTTP
+Redis unreachable: the error goes up before anything of steps 2-4 is counted; the HTTP
 handler answers 503 and the platform sends the webhook again (Meta for up to 7 days).
 """
 
@@ -32,8 +32,8 @@ from .. import catalog
 from ..labels import INSTANCE_KIND, label_value
 from ..metrics import OTHER
 from . import meta_codes
-from .response_time import ResponseTimes
-from .webhook_dedupe import Dedupe
+from .mapping import ChildCache
+from .webhook_dedupe import INBOUND, OUTBOUND, Claim, Dedupe
 from .webhook_facts import (DELIVERED, FAILED, READ, SENT, Connection, ErrorNotice, Ignored,
                             Inbound, InstanceRemoved, NumberSeen, NumberUpdate, Outbound,
                             QrCode, Received, Status, TemplateUpdate)
@@ -68,9 +68,10 @@ class WebhookIntake:
     MAPPED_LIMIT = 10_000  # (display number, id) pairs remembered as written already
 
     def __init__(self, metrics, keys: Keys, dedupe: Dedupe, state: WebhookState,
-                 rates: dict[str, float], response_times: ResponseTimes | None):
+                 rates: dict[str, float], response_time: bool = True):
         self.metrics, self.keys, self.dedupe, self.state = metrics, keys, dedupe, state
-        self.rates, self.response_times = rates, response_times
+        self.rates, self.response_time = rates, response_time
+        self._children = ChildCache(metrics)
         self._mapped: set[tuple[str, str]] = set()
         metrics.declare(COUNTERS)
         if rates:
@@ -79,8 +80,8 @@ class WebhookIntake:
             metrics.child("exporter_webhook_duplicates_total", source=source)
 
     async def ingest(self, source: str, facts: list) -> None:
-        inc = self.metrics.inc
-        claims: list[tuple[str, str]] = []
+        inc = self._inc
+        claims: list[Claim] = []
         counted: list[tuple] = []  # (fact, index of its claim, of delivered, of conversation)
         later: list = []
         for f in facts:
@@ -88,8 +89,8 @@ class WebhookIntake:
             if kind is Status:
                 counted.append(self._claims(source, f, claims))
             elif kind is Inbound or kind is Outbound:
-                claims.append((self.keys.message(source, f.message_id),
-                               "i" if kind is Inbound else "o"))
+                claims.append(self._chat(source, f, self.keys.message(source, f.message_id),
+                                         INBOUND if kind is Inbound else OUTBOUND))
                 counted.append((f, len(claims) - 1, None, None))
             elif kind is Received:
                 inc("whatsapp_webhooks_received_total", event_type=f.event_type,
@@ -103,29 +104,42 @@ class WebhookIntake:
             else:
                 later.append(f)
         if claims:
-            await self._count(source, counted, await self.dedupe.claim(claims))
+            await self.dedupe.claim(claims, lambda first, waited: self._count(
+                source, counted, first, waited))
         for f in later:
             await self._keep(f)
 
+    def _chat(self, source: str, f, key: str, kind: str) -> Claim:
+        """The claim of an inbound or outbound message: it also moves the chat's
+        response-time clock, unless that is off or the chat is unknown."""
+        field = "i" if kind == INBOUND else ("o" if type(f) is Outbound else _FIELD[f.status])
+        if not (self.response_time and f.chat):
+            return Claim(key, field)
+        return Claim(key, field, kind, self.keys.chat(source, f.chat), f.timestamp or time.time())
+
     def _claims(self, source: str, f: Status, claims: list) -> tuple:
         key = self.keys.message(source, f.message_id)
-        claims.append((key, _FIELD[f.status]))
+        # "sent": the business answered; it stops the chat's response-time clock
+        claims.append(self._chat(source, f, key, OUTBOUND) if f.status == SENT
+                      else Claim(key, _FIELD[f.status]))
         at = len(claims) - 1
         delivered = conversation = None
         if f.status == READ:  # a read implies delivered
-            claims.append((key, "d"))
+            claims.append(Claim(key, "d"))
             delivered = len(claims) - 1
         if (f.billable and f.pricing_model == "CBP" and f.conversation
                 and f.status in (DELIVERED, READ)):
-            claims.append((self.keys.conversation(f.conversation), "b"))
+            claims.append(Claim(self.keys.conversation(f.conversation), "b"))
             conversation = len(claims) - 1
         return f, at, delivered, conversation
 
-    async def _count(self, source: str, counted: list, new: list[bool]) -> None:
-        inc = self.metrics.inc
+    def _count(self, source: str, counted: list, new: list[bool],
+               waited: list[float | None]) -> None:
+        inc = self._inc
+        for seconds in waited:
+            if seconds is not None:
+                self.metrics.observe("analytics_response_time_seconds", seconds)
         duplicates = 0
-        moves: list[tuple[bool, str, float]] = []  # response time: (inbound?, chat, when)
-        now = time.time()
         for f, at, delivered, conversation in counted:
             if not new[at]:
                 duplicates += 1
@@ -133,12 +147,8 @@ class WebhookIntake:
             if kind is Inbound:
                 if new[at]:
                     inc("analytics_messages_received_total", message_type=f.message_type)
-                    if f.chat:
-                        moves.append((True, self.keys.chat(source, f.chat), f.timestamp or now))
                 continue
             if kind is Outbound:
-                if new[at] and f.chat:
-                    moves.append((False, self.keys.chat(source, f.chat), f.timestamp or now))
                 continue
             category = _closed(f.category, _CATEGORIES)
             if new[at]:
@@ -149,8 +159,6 @@ class WebhookIntake:
                     inc("analytics_messages_read_total")
                 elif f.status == FAILED and source == "meta":
                     self._failures(f.error_codes or (OTHER,), f.instance)
-                elif f.status == SENT and f.chat:
-                    moves.append((False, self.keys.chat(source, f.chat), f.timestamp or now))
             implied = delivered is not None and new[delivered]
             if implied:
                 inc("whatsapp_message_statuses_total", status=DELIVERED, category=category)
@@ -160,23 +168,26 @@ class WebhookIntake:
                 self._billed(category, f.pricing_model)
         if duplicates:
             inc("exporter_webhook_duplicates_total", duplicates, source=source)
-        if moves and self.response_times is not None:
-            for seconds in await self.response_times.record(moves):
-                self.metrics.observe("analytics_response_time_seconds", seconds)
+
+    def _inc(self, name: str, n: float = 1, **labels) -> None:
+        child, overflow = self._children.get(name, labels)
+        child.inc(n)
+        if overflow is not None:
+            overflow.inc(n)
 
     def _failures(self, codes: tuple[str, ...], instance: str) -> None:
-        inc = self.metrics.inc
+        inc = self._inc
         for code in codes:
             inc("whatsapp_message_failures_total", error_code=_closed(code, _CODES))
             if code in meta_codes.RATE_LIMIT_CODES:
                 inc("whatsapp_rate_limit_hits_total", instance_name=instance)
 
     def _billed(self, category: str, model: str) -> None:
-        self.metrics.inc("whatsapp_billable_messages_total", category=category,
-                         pricing_model=_closed(model, _MODELS))
+        self._inc("whatsapp_billable_messages_total", category=category,
+                  pricing_model=_closed(model, _MODELS))
         rate = self.rates.get(category)
         if rate:
-            self.metrics.inc("whatsapp_estimated_cost_euros_total", rate, category=category)
+            self._inc("whatsapp_estimated_cost_euros_total", rate, category=category)
 
     async def _keep(self, f) -> None:
         """Write a state fact to Redis (the collector publishes it)."""
