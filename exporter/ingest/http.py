@@ -28,7 +28,7 @@ import json
 import time
 from collections import Counter
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from . import schema
@@ -64,10 +64,16 @@ async def _answer_and_close(request: web.Request, status: int, **body) -> web.Re
 
 async def _read_limited(request: web.Request, limit: int, timeout: float) -> bytes | None:
     """The body, or None as soon as it proves longer than ``limit``."""
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         return None
     buf = bytearray()
     async with asyncio.timeout(timeout):
+        if length is not None and hdrs.CONTENT_ENCODING not in request.headers:
+            # Its length is known and within the limit: one read (a fifth of a small
+            # webhook's cost went to the chunk loop). Inflated bodies take the loop, which
+            # stops at the limit whatever the inflation.
+            return await request.read()
         async for chunk in request.content.iter_chunked(1 << 16):
             buf += chunk
             if len(buf) > limit:

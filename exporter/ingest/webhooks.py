@@ -101,8 +101,8 @@ class WebhookIntake:
                 self._failures(f.error_codes, f.instance)
             elif kind is QrCode:
                 inc("whatsapp_qr_required_total", instance_name=f.instance)
-            else:
-                later.append(f)
+            elif kind is not NumberSeen or (f.display_number, f.phone_number_id) not in self._mapped:
+                later.append(f)  # state to write (a pair written already is not again)
         if claims:
             await self.dedupe.claim(claims, lambda first, waited: self._count(
                 source, counted, first, waited))
@@ -194,7 +194,7 @@ class WebhookIntake:
         state, keys, kind = self.state, self.keys, type(f)
         if kind is NumberSeen:
             pair = (f.display_number, f.phone_number_id)
-            if pair in self._mapped or label_value(f.phone_number_id, INSTANCE_KIND) is None:
+            if label_value(f.phone_number_id, INSTANCE_KIND) is None:
                 return
             await state.map_number(keys.number(f.display_number), f.phone_number_id)
             if len(self._mapped) >= self.MAPPED_LIMIT:
