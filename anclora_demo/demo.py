@@ -38,7 +38,7 @@ from anclora_client import EventClient, RedisStreamTransport
 from exporter import app
 from exporter.config import Config, redact_url
 
-from .whatsapp import Platforms, WebhookSender, demo_secret, free_port
+from .whatsapp import PHONE_NUMBER_ID, Platforms, WebhookSender, demo_secret, free_port
 
 QUEUE = "whatsapp-outbound"
 MESSAGE_TYPES = (("text", 0.6), ("template", 0.25), ("media", 0.15))
@@ -517,6 +517,7 @@ def _main(scenario: str, listen: str | None, seed: int | None, duration: float |
             meta_app_secret=demo_secret(), meta_verify_token=demo_secret(),
             evolution_webhook_token=demo_secret(), meta_access_token=demo_secret(),
             meta_graph_url=f"http://127.0.0.1:{free_port()}/v26.0", meta_poll_interval=10.0,
+            meta_phone_number_ids=(PHONE_NUMBER_ID,),
             meta_rates={"marketing": 0.0509, "utility": 0.0166, "authentication": 0.0166})
         host, port = cfg.listen
         problem = _cannot_listen(host, port)

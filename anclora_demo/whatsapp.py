@@ -316,11 +316,11 @@ class Platforms:
             code = self.rng.choices([c for c, _ in LATE_FAILURES], [w for _, w in LATE_FAILURES])[0]
             self._later(self.rng.uniform(0.3, 2), self._failed, message_id, number, code)
             return
-        self._later(self.rng.uniform(0.3, 2), self._status, message_id, "delivered", number,
-                    **pricing)
+        delivered = self.rng.uniform(0.3, 2)
+        self._later(delivered, self._status, message_id, "delivered", number, **pricing)
         if self.rng.random() < 0.7:
-            self._later(self.rng.uniform(2.5, 6), self._status, message_id, "read", number,
-                        **pricing)
+            self._later(delivered + self.rng.uniform(0.5, 3), self._status, message_id, "read",
+                        number, **pricing)
 
     def _failed(self, message_id: str, number: str, code: int) -> None:
         self._status(message_id, "failed", number, errors=(code,))
