@@ -59,6 +59,9 @@ class GraphPoller:
                 except (RedisError, OSError) as e:
                     self._warn.warning("redis", "Graph API poll skipped: Redis unreachable",
                                        error=type(e).__name__)
+                except Exception as e:  # noqa: BLE001 - the poll must outlive a bad answer
+                    self._warn.warning("bug", "Graph API poll failed",
+                                       error=f"{type(e).__name__}: {e}"[:200])
                 await asyncio.sleep(self.interval)
 
     async def numbers(self) -> list[str]:
