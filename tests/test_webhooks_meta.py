@@ -185,7 +185,8 @@ async def test_a_1000_status_batch_is_counted_whole(http, r):
     for st in ("sent", "read"):
         assert get(s, "whatsapp_message_statuses_total", status=st, category="marketing") == 250
     # 250 delivered, and 250 implied by the reads of other messages
-    assert get(s, "whatsapp_message_statuses_total", status="delivered", category="marketing") == 500
+    assert get(s, "whatsapp_message_statuses_total", status="delivered",
+               category="marketing") == 500
     assert get(s, "whatsapp_message_statuses_total", status="failed", category="unknown") == 250
     assert get(s, "whatsapp_message_failures_total", error_code="131026") == 250
     assert len(r.keys("anclora:wh:m:*")) == r.dbsize() - 1 == 1000  # a hash per message,

@@ -26,7 +26,6 @@ handler answers 503 and the platform sends the webhook again (Meta for up to 7 d
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from .. import catalog
 from ..labels import INSTANCE_KIND, label_value
@@ -101,7 +100,8 @@ class WebhookIntake:
                 self._failures(f.error_codes, f.instance)
             elif kind is QrCode:
                 inc("whatsapp_qr_required_total", instance_name=f.instance)
-            elif kind is not NumberSeen or (f.display_number, f.phone_number_id) not in self._mapped:
+            elif kind is not NumberSeen or (f.display_number,
+                                            f.phone_number_id) not in self._mapped:
                 later.append(f)  # state to write (a pair written already is not again)
         if claims:
             await self.dedupe.claim(claims, lambda first, waited: self._count(
