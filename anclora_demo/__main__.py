@@ -29,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--traffic-only", action="store_true",
                    help="no Redis nor exporter of its own: traffic into ANCLORA_REDIS_URL "
                         "for an exporter running elsewhere (the compose `demo` profile)")
+    p.add_argument("--webhooks-to", metavar="URL",
+                   help="with --traffic-only: also send the WhatsApp platforms' webhooks to "
+                        "the exporter at URL, signed with ANCLORA_META_APP_SECRET and "
+                        "carrying ANCLORA_EVOLUTION_WEBHOOK_TOKEN")
     args = p.parse_args(argv)
+    if args.webhooks_to and not args.traffic_only:
+        p.error("--webhooks-to goes with --traffic-only (the demo's own exporter gets them)")
     try:
         import bullmq  # noqa: F401 - only to say which extra is missing, before starting
     except ImportError:
@@ -37,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
               "pip install 'anclora-exporter[demo]'", file=sys.stderr)
         return 2
     from .demo import main as run
-    return run(args.scenario, args.listen, args.seed, args.duration, args.traffic_only)
+    return run(args.scenario, args.listen, args.seed, args.duration, args.traffic_only,
+               args.webhooks_to)
 
 
 if __name__ == "__main__":

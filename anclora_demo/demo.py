@@ -30,12 +30,15 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import redis as redis_sync
 
 from anclora_client import EventClient, RedisStreamTransport
 from exporter import app
 from exporter.config import Config, redact_url
+
+from .whatsapp import PHONE_NUMBER_ID, Platforms, WebhookSender, demo_secret, free_port
 
 QUEUE = "whatsapp-outbound"
 MESSAGE_TYPES = (("text", 0.6), ("template", 0.25), ("media", 0.15))
@@ -91,12 +94,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cannot_listen(host: str, port: int) -> str:
     """Why the exporter could not listen there ("" when it can), checked before starting
     anything, so a busy port is one clear line instead of a half-started demo."""
@@ -129,7 +126,7 @@ class DemoRedis:
         self._dir = tempfile.mkdtemp(prefix="anclora-demo-")
         binary = shutil.which("redis-server")
         if binary:
-            port = _free_port()
+            port = free_port()
             # Its own session (setsid): Ctrl-C signals the terminal's whole foreground
             # process group, and a redis-server in it would die while the demo's clients
             # still need it to close (BullMQ's close then waits out the shutdown budget).
@@ -180,11 +177,16 @@ class DemoRedis:
 # --- the traffic -------------------------------------------------------------------------
 
 def conversation(e: EventClient, rng: random.Random, slow: bool,
-                 outcome: str | None = None) -> None:
+                 outcome: str | None = None, platforms: Platforms | None = None) -> None:
     """One customer message and what the bot does with it, as events on ``e`` (the demo's
-    and the soak benchmark's traffic: bench/traffic.py)."""
-    e.record_webhook("messages", rng.choice(("sales-1", "sales-2")))
-    e.record_message_received(_pick(rng, (("text", 0.8), ("media", 0.15), ("location", 0.05))))
+    and the soak benchmark's traffic: bench/traffic.py). With ``platforms``, what the
+    WhatsApp platform knows (the message received, when it was answered) reaches the
+    exporter as the platform's webhooks instead, as with a bot that reports none of it."""
+    instance = rng.choice(("sales-1", "sales-2"))
+    message_type = _pick(rng, (("text", 0.8), ("media", 0.15), ("location", 0.05)))
+    if platforms is None:
+        e.record_webhook("messages", instance)
+        e.record_message_received(message_type)
     e.record_http_request("/webhooks/whatsapp", 500 if slow and rng.random() < 0.05 else 200,
                           rng.uniform(0.01, 0.08) * (12 if slow else 1), "POST")
     e.record_cache_request("properties", rng.random() < (0.5 if slow else 0.85))
@@ -195,7 +197,11 @@ def conversation(e: EventClient, rng: random.Random, slow: bool,
     confidence = min(1.0, max(0.05, rng.gauss(0.82 if intent != "unknown" else 0.35, 0.1)))
     automated = confidence > 0.6 and intent != "talk_to_agent"
     e.record_intent(intent, round(confidence, 3), automated)
-    e.record_response_time(rng.uniform(1, 8) if automated else rng.uniform(30, 600))
+    response_time = rng.uniform(1, 8) if automated else rng.uniform(30, 600)
+    if platforms is None:
+        e.record_response_time(response_time)
+    else:
+        platforms.conversation(message_type, response_time)
     outcome = outcome or _pick(rng, (("none", 0.7), ("handoff", 0.08), ("lead", 0.1),
                                      ("appointment", 0.05), ("inquiry", 0.05),
                                      ("conversion", 0.02)))
@@ -235,8 +241,11 @@ class Traffic:
     """Generates the bot's traffic until ``stop`` is set."""
 
     def __init__(self, redis_url: str, cfg: Config, scenario: Scenario, seed: int | None = None,
-                 queue_events: bool = True):
+                 queue_events: bool = True, platforms: Platforms | None = None):
         self.url, self.cfg, self.sc = redis_url, cfg, scenario
+        # The WhatsApp platforms' webhooks (Meta, Evolution) to the exporter, when it takes
+        # them: message statuses, inbound messages and replies come from there, not the app.
+        self.platforms = platforms
         # Report queue events as an app would (True), or leave them to the exporter's
         # reading of BullMQ's own events streams (False: a bot with zero changes).
         self.queue_events = queue_events
@@ -332,9 +341,10 @@ class Traffic:
         self.events.record_message_sent(d["message_type"], d["campaign_id"])
         if self.queue_events:
             self.events.record_queue_processed(d["message_type"], elapsed, d["priority"], QUEUE)
-        loop = asyncio.get_running_loop()
-        if self.rng.random() < (0.75 if slow else 0.95):
-            loop.call_later(self.rng.uniform(0.3, 2), self._delivered)
+        if self.platforms is not None:
+            self.platforms.sent(d["campaign_id"] != "none", slow)
+        elif self.rng.random() < (0.75 if slow else 0.95):
+            asyncio.get_running_loop().call_later(self.rng.uniform(0.3, 2), self._delivered)
         return "sent"
 
     def _delivered(self) -> None:
@@ -350,7 +360,7 @@ class Traffic:
     # --- inbound: conversations ------------------------------------------------------
     def converse(self, outcome: str | None = None) -> None:
         """One customer message and what the bot does with it."""
-        conversation(self.events, self.rng, self.slow(), outcome)
+        conversation(self.events, self.rng, self.slow(), outcome, self.platforms)
 
     def inbound(self, dt: float) -> None:
         for _ in range(self._poisson(self.sc.inbound_per_s, dt)):
@@ -369,6 +379,8 @@ class Traffic:
         conn = {"connection": self.url, "prefix": self.cfg.bullmq_prefix}
         queue = Queue(QUEUE, conn)
         worker = Worker(QUEUE, self.process, {**conn, "concurrency": self.sc.concurrency})
+        if self.platforms is not None:
+            await self.platforms.start()
         # Every kind of conversation once at the start: every panel has data at once.
         for outcome in ("none", "handoff", "lead", "appointment", "inquiry", "conversion"):
             self.converse(outcome)
@@ -397,6 +409,11 @@ class Traffic:
                                                  lambda: self.campaign(queue))),
                  asyncio.create_task(self._every(stop, 0.5, lag_probe)),
                  asyncio.create_task(self._every(stop, 0.2, flush))]
+        if self.platforms is not None:
+            platforms = self.platforms
+            tasks += [asyncio.create_task(self._every(stop, platforms.FLUSH, platforms.flush)),
+                      asyncio.create_task(self._every(
+                          stop, 1.0, lambda: platforms.slow_period(self.slow())))]
         try:
             await stop.wait()
         finally:
@@ -412,6 +429,8 @@ class Traffic:
             except Exception:  # noqa: BLE001 - shutting down anyway
                 pass
             await asyncio.to_thread(self.events.flush)
+            if self.platforms is not None:
+                await self.platforms.close()
             self.sync.close()
 
 
@@ -424,6 +443,9 @@ async def _run(cfg: Config, traffic: Traffic, duration: float | None,
     app.stop_on_signals(stop)
     if duration:
         asyncio.get_running_loop().call_later(duration, stop.set)
+    if traffic.platforms is not None and cfg.meta_access_token:  # up before the first poll
+        await traffic.platforms.start_graph(urlsplit(cfg.meta_graph_url).port,
+                                            cfg.meta_access_token)
     tasks = [asyncio.create_task(traffic.run(stop), name="traffic")]
     if serve:
         tasks.append(asyncio.create_task(app.run(cfg, stop), name="exporter"))
@@ -442,25 +464,32 @@ async def _run(cfg: Config, traffic: Traffic, duration: float | None,
 
 
 def main(scenario: str, listen: str | None, seed: int | None, duration: float | None,
-         traffic_only: bool = False) -> int:
+         traffic_only: bool = False, webhooks_to: str | None = None) -> int:
     """Exit code 0 when stopped by Ctrl-C or SIGTERM: that is how the demo is meant to end."""
     try:
         if traffic_only:
-            return _traffic_only(scenario, seed, duration)
+            return _traffic_only(scenario, seed, duration, webhooks_to)
         return _main(scenario, listen, seed, duration)
     except KeyboardInterrupt:  # Ctrl-C while starting, or while stopping its Redis: no traceback
         return 0
 
 
-def _traffic_only(scenario: str, seed: int | None, duration: float | None) -> int:
+def _traffic_only(scenario: str, seed: int | None, duration: float | None,
+                  webhooks_to: str | None = None) -> int:
     """Traffic into ANCLORA_REDIS_URL for an exporter that runs elsewhere (the compose
     stack's `demo` profile). Queue events are left to that exporter's reading of BullMQ's
-    events streams, as with a bot that changed nothing."""
+    events streams, as with a bot that changed nothing; with ``webhooks_to``, the
+    platforms' webhooks go to that exporter, with the secrets of this environment."""
     cfg = app.load_config("demo")
     app.setup_logs(cfg, "demo")
-    print(f"demo: scenario {scenario}, traffic only, into {redact_url(cfg.redis_url)}",
+    print(f"demo: scenario {scenario}, traffic only, into {redact_url(cfg.redis_url)}"
+          + (f", webhooks to {redact_url(webhooks_to)}" if webhooks_to else ""),
           file=sys.stderr, flush=True)
-    traffic = Traffic(cfg.redis_url, cfg, SCENARIOS[scenario], seed, queue_events=False)
+    platforms = Platforms(WebhookSender(webhooks_to, cfg.meta_app_secret,
+                                        cfg.evolution_webhook_token),
+                          random.Random(seed)) if webhooks_to else None
+    traffic = Traffic(cfg.redis_url, cfg, SCENARIOS[scenario], seed, queue_events=False,
+                      platforms=platforms)
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(_run(cfg, traffic, duration, serve=False))
@@ -480,9 +509,16 @@ def _main(scenario: str, listen: str | None, seed: int | None, duration: float |
             env["ANCLORA_LISTEN_ADDRESS"] = listen
         env.setdefault("ANCLORA_LISTEN_ADDRESS", "127.0.0.1:9464")
         # The demo's worker reports its own queue events (with message types), so the
-        # BullMQ events-stream counting is off to avoid counting them twice.
-        cfg = app.load_config("demo", env, redis_url=redis.url, queues=(QUEUE,),
-                              bullmq_events=False)
+        # BullMQ events-stream counting is off to avoid counting them twice. The WhatsApp
+        # platforms' webhooks are on, with this run's secrets, a Graph API stand-in and
+        # the issue's example rates (EUR; Meta's rate card depends on the country).
+        cfg = app.load_config(
+            "demo", env, redis_url=redis.url, queues=(QUEUE,), bullmq_events=False,
+            meta_app_secret=demo_secret(), meta_verify_token=demo_secret(),
+            evolution_webhook_token=demo_secret(), meta_access_token=demo_secret(),
+            meta_graph_url=f"http://127.0.0.1:{free_port()}/v26.0", meta_poll_interval=10.0,
+            meta_phone_number_ids=(PHONE_NUMBER_ID,),
+            meta_rates={"marketing": 0.0509, "utility": 0.0166, "authentication": 0.0166})
         host, port = cfg.listen
         problem = _cannot_listen(host, port)
         if problem:
@@ -494,7 +530,10 @@ def _main(scenario: str, listen: str | None, seed: int | None, duration: float |
         print(f"demo: scenario {scenario}, Redis: {redis.how}\n"
               f"demo: http://{shown}:{port}/metrics  http://{shown}:{port}/health  "
               f"(Ctrl-C stops everything)", file=sys.stderr, flush=True)
-        traffic = Traffic(redis.url, cfg, SCENARIOS[scenario], seed)
+        sender = WebhookSender(f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}"
+                               f":{port}", cfg.meta_app_secret, cfg.evolution_webhook_token)
+        traffic = Traffic(redis.url, cfg, SCENARIOS[scenario], seed,
+                          platforms=Platforms(sender, random.Random(seed)))
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(_run(cfg, traffic, duration))

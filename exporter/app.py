@@ -26,10 +26,18 @@ from .collectors.bullmq_events import BullMQEvents
 from .collectors.bullmq_workers import BullMQWorkersCollector
 from .collectors.redis import RedisCollector
 from .collectors.system import SystemCollector
+from .collectors.whatsapp import WhatsAppCollector
 from .config import Config, ConfigError, redact_url
 from .ingest.core import Ingestor
 from .ingest.http import make_handler
+from .ingest.meta_forward import Forwarder
+from .ingest.meta_graph import GraphPoller
 from .ingest.stream import EventsHandler
+from .ingest.webhook_dedupe import Dedupe
+from .ingest.webhook_http import WebhookEndpoints
+from .ingest.webhook_keys import Keys, derive_salt
+from .ingest.webhook_state import WebhookState
+from .ingest.webhooks import WebhookIntake
 from .logs import get_logger
 from .loop_lag import LoopLagMonitor
 from .metrics import LabelGuard, MetricSet, StaleGauges, gauge
@@ -77,7 +85,6 @@ class Exporter:
                                 series_limit=config.series_limit,
                                 series_limit_total=config.series_limit_total)
         self.metrics = MetricSet(ns, self.registry, self.guard)
-        self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
         self.redis = redis or make_redis(config.redis_url, config.redis_timeout)
         # The analytics check writes to its own Redis when one is configured.
         self.analytics_redis = (self.redis if config.analytics_redis_url == config.redis_url
@@ -87,6 +94,8 @@ class Exporter:
                            BullMQWorkersCollector(self.redis, ns, config.bullmq_prefix,
                                                   self.bullmq.queue_names),
                            SystemCollector(ns, config.disk_path)]
+        self.gauges = StaleGauges(ns, self.guard, config.gauge_ttl)
+        self.webhook_routes = self.whatsapp_webhooks()
         self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
         self.loop_lag = LoopLagMonitor(ns)
         for c in (self.runner, self.gauges, self.loop_lag, _BuildInfo(ns)):
@@ -106,18 +115,65 @@ class Exporter:
         self.background: list = [self.loop_lag]  # objects with async run(), see start()
         if config.health_interval > 0:
             self.background.append(health.HealthPoller(self.health, config.health_interval))
+        if self.graph_poller is not None:
+            self.background.append(self.graph_poller)
         self._first_scrape: asyncio.Task | None = None  # started by ready(), see there
         # Application events: POST /events, and the events stream when one is configured.
         self.ingestor = Ingestor(self.metrics, self.gauges)
         self.extra_routes: list[tuple[str, str, object]] = [  # (method, path, handler)
             ("POST", "/events", make_handler(self.ingestor, config.auth_token,
-                                             config.max_body_bytes, config.http_body_timeout))]
+                                             config.max_body_bytes, config.http_body_timeout)),
+            *self.webhook_routes]
         if config.events_stream:
             self.background.append(self.events_consumer())
         if config.bullmq_events:
             self.bullmq_events = BullMQEvents(self.redis, config, self.metrics,
                                               self.bullmq.queue_names, self.stream_consumer)
             self.background.append(self.bullmq_events)
+
+    def whatsapp_webhooks(self) -> list[tuple[str, str, object]]:
+        """The WhatsApp platforms' webhooks (docs/whatsapp.md): each endpoint only with its
+        secret; the state collector and the Graph API poller when any source is on.
+        Returns the routes; the collector joins the others, the poller the background."""
+        cfg, ns = self.config, self.config.namespace
+        self.forwarder = self.graph_poller = None
+        if not (cfg.meta_app_secret or cfg.evolution_webhook_token or cfg.meta_access_token):
+            return []
+        keys = Keys(derive_salt(cfg.webhook_salt, cfg.meta_app_secret,
+                                cfg.evolution_webhook_token))
+        state = WebhookState(self.redis)
+        self.collectors.append(WhatsAppCollector(
+            state, ns, lambda: bool(self.gauges.current("whatsapp_active_instances"))))
+        if cfg.meta_access_token:
+            self.graph_poller = GraphPoller(
+                self.redis, state, keys, self.metrics, cfg.meta_graph_url,
+                cfg.meta_access_token, cfg.meta_poll_interval, cfg.meta_phone_number_ids,
+                cfg.consumer_name, cfg.redis_timeout + 10)
+        if cfg.meta_app_secret and cfg.meta_forward_url:
+            self.forwarder = Forwarder(cfg.meta_forward_url, cfg.meta_forward_timeout,
+                                       self.metrics)
+        intake = WebhookIntake(
+            self.metrics, keys, Dedupe(self.redis, cfg.webhook_dedup_seconds, cfg.response_window),
+            state, cfg.meta_rates, cfg.webhook_response_time)
+        return WebhookEndpoints(intake, self.metrics, cfg.max_body_bytes, cfg.http_body_timeout,
+                                cfg.meta_app_secret, cfg.meta_verify_token,
+                                cfg.evolution_webhook_token, self.forwarder).routes()
+
+    def webhooks_summary(self) -> dict[str, str]:
+        """What the start-up log says of each webhook source: on, or why it is off."""
+        cfg = self.config
+        meta = ("on" if cfg.meta_verify_token else "on, but no ANCLORA_META_VERIFY_TOKEN: "
+                "Meta's verification handshake is refused") if cfg.meta_app_secret else \
+            "off (404): no ANCLORA_META_APP_SECRET"
+        return {
+            "meta": meta,
+            "meta_forward": ("to the app" if self.forwarder else "off") if cfg.meta_app_secret
+            else "off",
+            "evolution": "on" if cfg.evolution_webhook_token else
+            "off (404): no ANCLORA_EVOLUTION_WEBHOOK_TOKEN",
+            "graph_api_poll": (f"every {cfg.meta_poll_interval:g} s" if cfg.meta_access_token
+                               else "off: no ANCLORA_META_ACCESS_TOKEN"),
+            "response_time": "on" if cfg.webhook_response_time else "off"}
 
     def stream_consumer(self, streams, handler, **options) -> StreamConsumer:
         """A reader in the exporter's consumer group. Both readers (app events, BullMQ
@@ -140,6 +196,7 @@ class Exporter:
     async def start(self) -> None:
         log.info("exporter starting", extra={"redis": redact_url(self.config.redis_url),
                                              "listen": "%s:%d" % self.config.listen})
+        log.info("whatsapp webhooks", extra=self.webhooks_summary())
         for worker in self.background:
             self._tasks.append(asyncio.create_task(worker.run(), name=type(worker).__name__))
 
@@ -151,6 +208,8 @@ class Exporter:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         await self.redis.aclose()
         if self.analytics_redis is not self.redis:
             await self.analytics_redis.aclose()

@@ -21,6 +21,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
+from .ingest import meta_codes
+from .labels import INSTANCE_KIND, KINDS
+
 COUNTER, GAUGE, HISTOGRAM = "counter", "gauge", "histogram"
 SOURCES = ("bullmq_state", "bullmq_events", "app", "webhooks", "redis", "system", "self")
 
@@ -52,25 +55,25 @@ REDIS_MAXMEMORY_POLICIES = ("noeviction", "allkeys-lru", "allkeys-lfu", "allkeys
 HTTP_CLOSE_REASONS = ("header_timeout", "connection_limit")
 # WhatsApp webhooks (Meta Cloud API, Evolution API): closed sets from their public docs.
 WA_STATUSES = ("sent", "delivered", "read", "failed", "other")
-WA_PRICING_CATEGORIES = ("authentication", "authentication_international", "marketing",
-                         "marketing_lite", "utility", "service", "referral_conversion",
-                         "unknown", "other")
+# Meta's pricing categories; ANCLORA_META_RATES may price these.
+WA_RATED_CATEGORIES = ("authentication", "authentication_international", "marketing",
+                       "marketing_lite", "utility", "service", "referral_conversion")
+WA_PRICING_CATEGORIES = WA_RATED_CATEGORIES + ("unknown", "other")
 WA_PRICING_MODELS = ("CBP", "PMP", "other")
-# Meta's documented error codes (Cloud API error codes page); anything else is "other".
-# Their meanings live in exporter/ingest/meta_codes.py, for dashboards and docs.
-META_ERROR_CODES = ("0", "1", "2", "3", "4", "10", "33", "100", "190", "200", "368", "470",
-                    "80007", "130429", "130472", "130497", "131000", "131005", "131008",
-                    "131009", "131016", "131021", "131026", "131031", "131037", "131042",
-                    "131045", "131047", "131048", "131049", "131050", "131051", "131052",
-                    "131053", "131056", "131057", "132000", "132001", "132005", "132007",
-                    "132012", "132015", "132016", "132068", "132069", "133000", "133004",
-                    "133005", "133006", "133008", "133009", "133010", "133015", "135000",
-                    "other")
+# Meta's documented Cloud API error codes (exporter/ingest/meta_codes.py, with their
+# meanings, for dashboards and docs); anything else is "other".
+META_ERROR_CODES = tuple(sorted(meta_codes.MEANINGS, key=int)) + ("other",)
 WA_TEMPLATE_STATUSES = ("APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED", "FLAGGED",
                         "IN_APPEAL", "PENDING_DELETION", "DELETED", "REINSTATED",
                         "LIMIT_EXCEEDED", "ARCHIVED", "other")
 WA_QUALITY_RATINGS = ("GREEN", "YELLOW", "RED", "UNKNOWN")
 WEBHOOK_SOURCES = ("meta", "evolution")
+WEBHOOK_IGNORED_REASONS = ("unhandled_field", "unhandled_event", "unhandled_status",
+                           "malformed")
+WEBHOOK_FORWARD_RESULTS = ("ok", "rejected", "failed", "busy")
+GRAPH_POLL_RESULTS = ("ok", "error", "unreachable")
+# instance_name carries Meta's phone_number_id (an all-digit id): labels.py's rule for it.
+INSTANCE = {"instance_name": INSTANCE_KIND}
 HEALTH_CHECKS = ("redis", "analytics_redis", "queue", "memory", "event_loop", "disk")
 
 
@@ -86,17 +89,19 @@ class MetricSpec:
     # Closed sets of allowed values for some labels; other labels are capped by count.
     label_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     spec: bool = False             # named by the user's SPEC.md: never rename
+    # Labels checked by a rule of their own (labels.KINDS) instead of labels.label_value's.
+    label_kinds: dict[str, str] = field(default_factory=dict)
 
     def full_name(self, namespace: str) -> str:
         return f"{namespace}_{self.name}" if namespace else self.name
 
 
 def _m(name, type_, help_, labels=(), *, unit="", source=("app",), buckets=(),
-       label_values=None, spec=False) -> MetricSpec:
+       label_values=None, spec=False, label_kinds=None) -> MetricSpec:
     if isinstance(source, str):
         source = (source,)
     return MetricSpec(name, type_, help_, tuple(labels), unit, tuple(source),
-                      tuple(buckets), dict(label_values or {}), spec)
+                      tuple(buckets), dict(label_values or {}), spec, dict(label_kinds or {}))
 
 
 # The user's queue metrics gain a `queue` label: a team runs several BullMQ queues.
@@ -168,44 +173,47 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("whatsapp_active_instances", GAUGE, "WhatsApp instances (numbers/sessions) connected.",
        source=("app", "webhooks"), spec=True),
     _m("whatsapp_rate_limit_hits_total", COUNTER, "Rate-limit responses from the WhatsApp API.",
-       ("instance_name",), source=("app", "webhooks"), spec=True),
+       ("instance_name",), source=("app", "webhooks"), spec=True, label_kinds=INSTANCE),
     _m("whatsapp_webhooks_received_total", COUNTER, "Webhooks received from the WhatsApp API.",
-       ("event_type", "instance_name"), source=("app", "webhooks"), spec=True),
+       ("event_type", "instance_name"), source=("app", "webhooks"), spec=True,
+       label_kinds=INSTANCE),
     # --- WhatsApp, from the platform's webhooks (issue 12; names fixed by its contract) ---
     _m("whatsapp_message_statuses_total", COUNTER,
        "Message status updates (Meta statuses, Evolution messages.update), each (message, "
-       "status) counted once across retries and replicas; category is Meta's pricing "
-       "category.", ("status", "category"), source="webhooks",
+       "status) counted once across retries and replicas; a read implies delivered when "
+       "the platform skipped it. category is Meta's pricing category (else unknown).",
+       ("status", "category"), source="webhooks",
        label_values={"status": WA_STATUSES, "category": WA_PRICING_CATEGORIES}),
     _m("whatsapp_message_failures_total", COUNTER,
-       "Failed message statuses by Meta error code (undocumented codes: other).",
+       "Errors of failed message statuses (and of Meta's error notifications) by Meta "
+       "error code; undocumented codes: other.",
        ("error_code",), source="webhooks", label_values={"error_code": META_ERROR_CODES}),
     _m("whatsapp_billable_messages_total", COUNTER,
-       "Billable message statuses by pricing category and model (CBP per conversation, "
-       "PMP per message).", ("category", "pricing_model"), source="webhooks",
+       "Billable deliveries by pricing category and model: PMP once per delivered message, "
+       "CBP once per conversation.", ("category", "pricing_model"), source="webhooks",
        label_values={"category": WA_PRICING_CATEGORIES, "pricing_model": WA_PRICING_MODELS}),
     _m("whatsapp_estimated_cost_euros_total", COUNTER,
-       "Estimated spend in EUR: billable messages times ANCLORA_META_RATES.", ("category",),
+       "Estimated spend in EUR: billable deliveries times ANCLORA_META_RATES.", ("category",),
        unit="euros", source="webhooks", label_values={"category": WA_PRICING_CATEGORIES}),
     _m("whatsapp_template_status", GAUGE,
-       "1 for a message template's current status, 0 for its earlier ones.",
-       ("template", "status"), source="webhooks",
+       "1 for a message template's current status (in any of its languages), 0 for the "
+       "statuses it had before.", ("template", "status"), source="webhooks",
        label_values={"status": WA_TEMPLATE_STATUSES}),
     _m("whatsapp_messaging_limit", GAUGE,
-       "Business-initiated conversations a number may open a day (TIER_UNLIMITED: +Inf).",
-       ("instance_name",), source="webhooks"),
+       "Business-initiated conversations the number (its business portfolio) may open a day "
+       "(TIER_UNLIMITED: +Inf).", ("instance_name",), source="webhooks", label_kinds=INSTANCE),
     _m("whatsapp_quality_flagged", GAUGE, "1 when Meta has flagged the number's quality.",
-       ("instance_name",), source="webhooks"),
+       ("instance_name",), source="webhooks", label_kinds=INSTANCE),
     _m("whatsapp_quality_rating", GAUGE,
        "1 for the number's current quality rating (Graph API poll).",
        ("instance_name", "rating"), source="webhooks",
-       label_values={"rating": WA_QUALITY_RATINGS}),
+       label_values={"rating": WA_QUALITY_RATINGS}, label_kinds=INSTANCE),
     _m("whatsapp_instance_connected", GAUGE,
        "1 when the Evolution instance's connection is open.", ("instance_name",),
-       source="webhooks"),
+       source="webhooks", label_kinds=INSTANCE),
     _m("whatsapp_qr_required_total", COUNTER,
        "QR codes an Evolution instance asked to be scanned (it is logged out).",
-       ("instance_name",), source="webhooks"),
+       ("instance_name",), source="webhooks", label_kinds=INSTANCE),
     # --- Redis, client side as the app sees it (names ours) -----------------------
     _m("redis_operations_total", COUNTER, "Redis commands issued by the app.",
        ("operation", "status")),
@@ -305,18 +313,25 @@ METRICS: tuple[MetricSpec, ...] = (
        ("reason",), source="self", label_values={"reason": HTTP_CLOSE_REASONS}),
     _m("exporter_events_ingested_total", COUNTER, "Application events turned into metrics.",
        ("type",), source="self"),
-    _m("exporter_events_rejected_total", COUNTER, "Application events refused, by reason.",
-       ("reason",), source="self"),
+    _m("exporter_events_rejected_total", COUNTER,
+       "Application events and webhooks refused, by reason (bad_signature: a webhook whose "
+       "signature, verify token or bearer token did not match).", ("reason",), source="self"),
     _m("exporter_webhook_duplicates_total", COUNTER,
        "Webhook items already counted (a platform retry, or another replica's copy).",
        ("source",), source="self", label_values={"source": WEBHOOK_SOURCES}),
     _m("exporter_webhook_ignored_total", COUNTER,
-       "Webhook changes or events the exporter does not turn into metrics (unknown field "
-       "or event), counted, never an error.", ("source", "reason"), source="self",
-       label_values={"source": WEBHOOK_SOURCES}),
+       "Webhook changes, events or statuses the exporter does not turn into metrics "
+       "(unhandled field, event or status; malformed), counted, never an error.",
+       ("source", "reason"), source="self",
+       label_values={"source": WEBHOOK_SOURCES, "reason": WEBHOOK_IGNORED_REASONS}),
     _m("exporter_webhook_forwards_total", COUNTER,
-       "Verified Meta webhooks forwarded to ANCLORA_META_FORWARD_URL, by result.",
-       ("result",), source="self"),
+       "Verified Meta webhooks forwarded to ANCLORA_META_FORWARD_URL, by result: ok (2xx), "
+       "rejected (another status), failed (no answer in time), busy (too many in flight).",
+       ("result",), source="self", label_values={"result": WEBHOOK_FORWARD_RESULTS}),
+    _m("exporter_graph_api_polls_total", COUNTER,
+       "Graph API reads of a phone number's quality and messaging limit, by result: ok, "
+       "error (Graph answered an error), unreachable.", ("result",), source="self",
+       label_values={"result": GRAPH_POLL_RESULTS}),
     _m("exporter_stream_lag_entries", GAUGE,
        "Entries in a consumed stream not yet delivered to the exporter's group.", ("stream",),
        source="self"),
@@ -435,4 +450,7 @@ def validate(metrics: Iterable[MetricSpec] = METRICS) -> list[str]:
         for lab in m.label_values:
             if lab not in m.labels:
                 problems.append(f"{m.name}: label_values for undeclared label {lab}")
+        for lab, kind in m.label_kinds.items():
+            if lab not in m.labels or kind not in KINDS:
+                problems.append(f"{m.name}: label kind {kind} for label {lab}")
     return problems

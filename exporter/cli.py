@@ -1,4 +1,4 @@
-"""Command line: ``python -m exporter serve | catalog | config``. The demo
+"""Command line: ``python -m exporter serve | catalog | config | replay``. The demo
 (``python -m anclora_demo``) and the build (``python -m tools.build``) are commands of
 their own."""
 
@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     k.set_defaults(print_help=k.print_help)  # bare `config` prints this help
     k.add_argument("--markdown", action="store_true",
                    help="the configuration table (docs/configuration.md)")
+    r = sub.add_parser("replay", help="post recorded Meta/Evolution webhooks to an exporter",
+                       description="Post each file's webhook (or JSON array of webhooks), "
+                                   "signed with ANCLORA_META_APP_SECRET (Meta) or carrying "
+                                   "ANCLORA_EVOLUTION_WEBHOOK_TOKEN (Evolution).")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--url", default="http://127.0.0.1:9464",
+                   help="the exporter (default http://127.0.0.1:9464)")
     return p
 
 
@@ -61,6 +68,9 @@ def _main(argv: list[str] | None) -> int:
         print(config_mod.as_markdown())
         return 0
     from . import app
+    if args.command == "replay":
+        from .replay import replay
+        return replay(args.files, args.url, app.load_config("replay"))
     cfg = app.load_config("anclora-exporter")
     app.setup_logs(cfg)
     asyncio.run(app.run(cfg))

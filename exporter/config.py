@@ -136,6 +136,40 @@ def _str_map(raw: str) -> dict[str, str]:
     return out
 
 
+def _http_url(raw: str) -> str:
+    v = raw.strip()
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return v.rstrip("/")
+
+
+def _optional_http_url(raw: str) -> str:
+    return _http_url(raw) if raw.strip() else ""
+
+
+def _rates(raw: str) -> dict[str, float]:
+    """``marketing=0.0509,utility=0.0166`` -> EUR per billable message (or conversation),
+    by Meta pricing category."""
+    from .catalog import WA_RATED_CATEGORIES
+    out = {}
+    for part in _list(raw):
+        k, sep, v = part.partition("=")
+        k = k.strip()
+        if not sep or k not in WA_RATED_CATEGORIES:
+            raise ValueError("expected category=EUR pairs separated by commas, categories "
+                             f"among {', '.join(WA_RATED_CATEGORIES)}")
+        out[k] = _float(0, 100)(v)
+    return out
+
+
+def _meta_ids(raw: str) -> tuple[str, ...]:
+    ids = _list(raw)
+    if any(not i.isdigit() for i in ids):
+        raise ValueError("expected Meta phone number ids (digits) separated by commas")
+    return ids
+
+
 def _namespace(raw: str) -> str:
     v = raw.strip()
     if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", v):
@@ -212,15 +246,61 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("auth_token", "ANCLORA_AUTH_TOKEN", "", _str,
             "Bearer token required by POST /events; empty = no token required.", secret=True),
     Setting("max_body_bytes", "ANCLORA_MAX_BODY_BYTES", "1048576", _int(1024, 64 << 20),
-            "Largest POST /events body accepted (larger gets 413)."),
+            "Largest POST /events or webhook body accepted (larger gets 413)."),
     Setting("http_header_timeout", "ANCLORA_HTTP_HEADER_TIMEOUT_SECONDS", "10", _float(0.1, 600),
             "A connection whose request headers have not all arrived this long after it "
             "opened (or after the first bytes of its next request) is closed (slowloris)."),
     Setting("http_body_timeout", "ANCLORA_HTTP_BODY_TIMEOUT_SECONDS", "10", _float(0.1, 600),
-            "POST /events bodies must arrive within this (else 408, reason `timeout`)."),
+            "POST /events and webhook bodies must arrive within this (else 408, reason "
+            "`timeout`)."),
     Setting("http_max_connections", "ANCLORA_HTTP_MAX_CONNECTIONS", "512", _int(8, 100000),
             "Open connections at most (and at most half the file limit); at the cap a new "
             "connection closes the oldest one that never completed a request."),
+    # --- WhatsApp webhooks: Meta Cloud API and Evolution API (docs/whatsapp.md) ----------
+    Setting("meta_app_secret", "ANCLORA_META_APP_SECRET", "", _str,
+            "Meta app secret: POST /webhooks/meta checks X-Hub-Signature-256 with it; empty = "
+            "the Meta endpoints are off (404). Also read from ANCLORA_META_APP_SECRET_FILE.",
+            secret=True),
+    Setting("meta_verify_token", "ANCLORA_META_VERIFY_TOKEN", "", _str,
+            "The verify token you gave Meta: GET /webhooks/meta answers its handshake "
+            "(hub.challenge) only with it. Also read from ANCLORA_META_VERIFY_TOKEN_FILE.",
+            secret=True),
+    Setting("meta_forward_url", "ANCLORA_META_FORWARD_URL", "", _optional_http_url,
+            "Forward every verified Meta webhook (same body and signature) to your app here, "
+            "and answer Meta with the app's result; empty = no forwarding."),
+    Setting("meta_forward_timeout", "ANCLORA_META_FORWARD_TIMEOUT_SECONDS", "10",
+            _float(0.5, 120), "How long a forward to ANCLORA_META_FORWARD_URL may take."),
+    Setting("meta_rates", "ANCLORA_META_RATES", "", _rates,
+            "EUR per billable message (per conversation under CBP) by pricing category, e.g. "
+            "marketing=0.0509,utility=0.0166,authentication=0.0166 (Meta's rate card for "
+            "your recipients' country); empty = no cost estimate."),
+    Setting("meta_access_token", "ANCLORA_META_ACCESS_TOKEN", "", _str,
+            "Graph API token: poll each phone number's quality rating and messaging limit; "
+            "empty = no polling. Also read from ANCLORA_META_ACCESS_TOKEN_FILE.", secret=True),
+    Setting("meta_graph_url", "ANCLORA_META_GRAPH_URL", "https://graph.facebook.com/v26.0",
+            _http_url, "Graph API base URL, with its version."),
+    Setting("meta_poll_interval", "ANCLORA_META_POLL_SECONDS", "300", _float(10, 86400),
+            "How often the Graph API is polled (by one replica at a time)."),
+    Setting("meta_phone_number_ids", "ANCLORA_META_PHONE_NUMBER_IDS", "", _meta_ids,
+            "Phone number ids to poll from the start; the ids seen in webhooks are polled too."),
+    Setting("evolution_webhook_token", "ANCLORA_EVOLUTION_WEBHOOK_TOKEN", "", _str,
+            "Token POST /webhooks/evolution requires (Authorization: Bearer, or ?token= for "
+            "Evolution's global webhook); empty = the endpoint is off (404). Also read from "
+            "ANCLORA_EVOLUTION_WEBHOOK_TOKEN_FILE.", secret=True),
+    Setting("webhook_dedup_seconds", "ANCLORA_WEBHOOK_DEDUP_SECONDS", "604800",
+            _int(60, 90 * 86400),
+            "How long a counted message status is remembered in Redis, so a platform retry "
+            "or another replica's copy is not counted again (Meta retries for up to 7 days)."),
+    Setting("webhook_salt", "ANCLORA_WEBHOOK_SALT", "", _str,
+            "Key of the hashes that stand for message ids, chats and numbers in Redis (never "
+            "stored in clear); empty = derived from the app secret and the Evolution token. "
+            "Set it when those rotate. Also read from ANCLORA_WEBHOOK_SALT_FILE.", secret=True),
+    Setting("webhook_response_time", "ANCLORA_WEBHOOK_RESPONSE_TIME", "true", _bool,
+            "Observe analytics_response_time_seconds from webhooks (inbound message to the "
+            "first outbound one in the chat). Turn off when the app reports response times "
+            "itself, or they are counted twice."),
+    Setting("response_window", "ANCLORA_RESPONSE_WINDOW_SECONDS", "86400", _int(60, 30 * 86400),
+            "An inbound message not answered within this long is forgotten (no observation)."),
     Setting("label_limit", "ANCLORA_LABEL_LIMIT", "100", _int(1, 100000),
             "Distinct values kept per label of a metric; more fold into `other`."),
     Setting("label_limits", "ANCLORA_LABEL_LIMITS", "", _int_map,
@@ -292,7 +372,7 @@ class _ConfigMethods:
         values: dict[str, Any] = {}
         raws: dict[str, str] = {}
         for s in SETTINGS:
-            raw = raws[s.attr] = env.get(s.env, s.default)
+            raw = raws[s.attr] = _secret_file(env, s) if s.secret else env.get(s.env, s.default)
             try:
                 values[s.attr] = s.parse(raw)
             except ValueError as e:
@@ -326,6 +406,22 @@ Config = make_dataclass("Config", [(s.attr, s.type) for s in SETTINGS],
                         bases=(_ConfigMethods,), frozen=True)
 Config.__module__ = __name__
 Config.__doc__ = "Every setting, parsed and checked: one attribute per entry of SETTINGS."
+
+
+def _secret_file(env: Mapping[str, str], s: Setting) -> str:
+    """A secret's value: its variable, or the content of the file ``<variable>_FILE``
+    names (a container secret), without its final line break."""
+    path = env.get(s.env + "_FILE", "")
+    if not path:
+        return env.get(s.env, s.default)
+    if env.get(s.env):
+        raise ConfigError(f"{s.env} and {s.env}_FILE are both set: keep one")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or type(e).__name__
+        raise ConfigError(f"{s.env}_FILE={path!r}: cannot read it ({reason})") from None
 
 
 # --- checks of parsed values, run by Config.from_env: each raises ValueError ------------

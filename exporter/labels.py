@@ -24,10 +24,16 @@ Kept: ``messages``, ``/api/leads/:id``, ``200``, ``POST``, ``v18.0``, ``campaign
 ``utf8 café``, ``127.0.0.1:6379``. The table of shapes both rules are tested on is
 ``tests/privacy_cases.py``.
 
-Room for later: a label that must carry a documented identifier (Meta's
-``phone_number_id`` is an id, not a phone number, yet all digits) would be marked as such
-in the catalog and checked by its own rule (``rules`` keyed by the label's kind), never by
-loosening this one.
+A label that must carry a documented identifier is marked with its kind in the catalog
+(``MetricSpec.label_kinds``) and checked by that kind's rule (``KINDS``), never by loosening
+this one. One kind today, ``instance``: the WhatsApp instance, an app's or Evolution's
+instance name (this rule) or Meta's ``phone_number_id``, an id of all digits that this
+rule refuses. It is admitted only in a shape no phone number has: 15 to 17 digits and a
+leading 1. E.164 numbers have at most 15 digits, and those starting with 1 are NANP
+numbers, exactly 11 digits; wa_ids are E.164 digits. So ``106540352242922`` (an id, as
+in Meta's docs) passes while ``15550783881`` (its display number) and ``+1 555 078 3881``
+never do. Meta's ids have this shape today; an id of another shape is folded into
+``other`` (counted), never published.
 """
 
 from __future__ import annotations
@@ -61,7 +67,16 @@ def refusal(raw: str) -> str | None:
     return None if m is None else m.group(0)
 
 
-def label_value(raw: object) -> str | None:
-    """``raw`` as a label value, or None when it must never be published (see module doc)."""
+_META_ID = re.compile(r"1[0-9]{14,16}")
+INSTANCE_KIND = "instance"
+# kind -> the extra shape admitted for it (besides what ``refusal`` lets through)
+KINDS = {INSTANCE_KIND: _META_ID.fullmatch}
+
+
+def label_value(raw: object, kind: str | None = None) -> str | None:
+    """``raw`` as a label value, or None when it must never be published (see module doc).
+    ``kind``: the label's kind from the catalog (``KINDS``), or None for the plain rule."""
     v = "" if raw is None else str(raw)
-    return v if refusal(v) is None else None
+    if refusal(v) is None or (kind is not None and KINDS[kind](v)):
+        return v
+    return None

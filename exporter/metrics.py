@@ -95,7 +95,7 @@ class LabelGuard:
             return v if v in closed else None
         if v == OTHER or v in self._values.get((spec.name, label), ()):
             return v  # vetted when it was admitted: the privacy check runs once per value
-        return label_value(v)
+        return label_value(v, spec.label_kinds.get(label))
 
     def admit(self, spec: MetricSpec, raw: dict[str, object]) -> tuple[tuple[str, ...], bool]:
         """The published label values for ``raw`` and whether anything was folded.

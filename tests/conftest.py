@@ -49,10 +49,11 @@ def r(redis_url):
 @pytest.fixture
 async def http(redis_url):
     """``await http(**config overrides)`` -> a test client of a new Exporter on the test's
-    Redis; every one made is closed and stopped after the test."""
+    Redis (``client.exporter``); every one made is closed and stopped after the test."""
     async def start(**overrides):
         exporter = Exporter(Config.defaults(redis_url=redis_url, **overrides))
         client = TestClient(TestServer(make_app(exporter)))
+        client.exporter = exporter
         await client.start_server()
         made.append((client, exporter))
         return client

@@ -16,6 +16,13 @@ class Case(NamedTuple):
     shape: str          # what the value is, for test ids
     label_ok: bool      # may be published as a label value, unchanged
     logged: str         # what logs.mask makes of it
+    # may be an ``instance_name`` (labels.KINDS["instance"]: also Meta's phone_number_id);
+    # None: as label_ok
+    instance_ok: bool | None = None
+
+    @property
+    def as_instance(self) -> bool:
+        return self.label_ok if self.instance_ok is None else self.instance_ok
 
 
 CASES: tuple[Case, ...] = (
@@ -47,6 +54,17 @@ CASES: tuple[Case, ...] = (
     Case("201112223334445@lid", "lid jid", False, "***4445@lid"),
     # a WhatsApp message id is the recipient's number in base64
     Case("wamid.HBgLMzQ2MDAxMjM0NTYVAgARGBI", "message id", False, "wamid.***"),
+    # --- Meta's ids: a phone_number_id is no phone number (15-17 digits, leading 1: no
+    # E.164 number has that shape), its display number is one ------------------------------
+    Case("106540352242922", "meta phone_number_id", False, "***2922", instance_ok=True),
+    Case("1906385232743451", "meta 16-digit id", False, "***3451", instance_ok=True),
+    Case("15550783881", "meta display_phone_number", False, "***3881"),
+    Case("+1 555-078-3881", "display number written out", False, "***3881"),
+    Case("123456123", "meta docs placeholder id", False, "***6123"),
+    Case("346001234567890", "15 digits, not a leading 1", False, "***7890"),
+    Case("4111111111111111", "card-like 16 digits", False, "***1111"),
+    Case("1065403522429221234", "19 digits", False, "***1234"),
+    Case("wa_106540352242922", "id glued to a word", False, "wa_***2922"),
     # --- secrets -----------------------------------------------------------------------
     Case("token=abc123def456", "token pair", False, "token=***"),
     Case("password=hunter2hunter2", "password pair", False, "password=***"),
@@ -102,3 +120,5 @@ CASES: tuple[Case, ...] = (
 
 LABEL_OK = [c for c in CASES if c.label_ok]
 LABEL_REFUSED = [c for c in CASES if not c.label_ok]
+INSTANCE_OK = [c for c in CASES if c.as_instance]
+INSTANCE_REFUSED = [c for c in CASES if not c.as_instance]

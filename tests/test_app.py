@@ -64,6 +64,34 @@ async def test_what_is_built_follows_the_config():
         await ex.stop()
 
 
+async def test_each_webhook_source_is_built_only_with_its_secret():
+    ex = Exporter(Config.defaults(redis_url=NOWHERE))
+    try:
+        assert ex.webhook_routes == [] and "whatsapp" not in [c.name for c in ex.collectors]
+        assert ex.webhooks_summary()["meta"] == "off (404): no ANCLORA_META_APP_SECRET"
+    finally:
+        await ex.stop()
+    ex = Exporter(Config.defaults(redis_url=NOWHERE, evolution_webhook_token="t",
+                                  meta_access_token="g", health_interval=0))
+    try:
+        assert [(m, p) for m, p, _ in ex.webhook_routes] == [
+            ("POST", "/webhooks/evolution"), ("POST", "/webhooks/evolution/{event}")]
+        assert [c.name for c in ex.collectors][-1] == "whatsapp"
+        assert "GraphPoller" in [type(w).__name__ for w in ex.background]
+        assert ex.forwarder is None
+    finally:
+        await ex.stop()
+    ex = Exporter(Config.defaults(redis_url=NOWHERE, meta_app_secret="s",
+                                  meta_forward_url="http://app/wa"))
+    try:
+        assert [(m, p) for m, p, _ in ex.webhook_routes] == [
+            ("GET", "/webhooks/meta"), ("POST", "/webhooks/meta")]
+        assert ex.forwarder is not None and ex.graph_poller is None
+        assert ex.webhooks_summary()["meta_forward"] == "to the app"
+    finally:
+        await ex.stop()
+
+
 def _imports(path: Path, module: str) -> set[str]:
     """Modules of this package that ``path`` imports, at the top or inside functions."""
     package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]

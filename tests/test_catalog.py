@@ -95,3 +95,22 @@ def test_unknown_metric_names_the_catalog():
 def test_namespace_is_applied():
     assert catalog.get("queue_active_messages").full_name("acme") == "acme_queue_active_messages"
 
+
+
+def test_label_kinds_must_name_a_label_and_a_known_rule():
+    problems = catalog.validate([
+        catalog.MetricSpec("a_total", "counter", "h", ("x",), label_kinds={"y": "instance"}),
+        catalog.MetricSpec("b_total", "counter", "h", ("x",), label_kinds={"x": "nope"})])
+    assert problems == ["a_total: label kind instance for label y",
+                        "b_total: label kind nope for label x"]
+    instance_labelled = {m.name for m in catalog.METRICS if "instance_name" in m.labels}
+    assert {m.name for m in catalog.METRICS if m.label_kinds} == instance_labelled
+
+
+def test_meta_error_codes_are_the_documented_table_plus_other():
+    from exporter.ingest import meta_codes
+    assert catalog.META_ERROR_CODES[-1] == "other"
+    assert set(catalog.META_ERROR_CODES[:-1]) == set(meta_codes.MEANINGS)
+    assert {"131047", "131026", "131049", "368", "130429", "131048", "131056"} <= \
+        set(meta_codes.MEANINGS)
+    assert meta_codes.RATE_LIMIT_CODES <= set(meta_codes.MEANINGS)

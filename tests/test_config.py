@@ -168,3 +168,47 @@ def test_log_dir_is_created_and_checked(tmp_path):
         Config.from_env({"ANCLORA_LOG_DIR": str(tmp_path / "f")})
     assert str(e.value).startswith(f"ANCLORA_LOG_DIR={str(tmp_path / 'f')!r}: cannot write "
                                    "log files there (")
+
+
+def test_a_secret_is_read_from_its_file(tmp_path):
+    """Container secrets: ANCLORA_X_FILE names a file holding X (final line break cut)."""
+    (tmp_path / "app_secret").write_text("s3cret-from-file\n")
+    c = Config.from_env({"ANCLORA_META_APP_SECRET_FILE": str(tmp_path / "app_secret")})
+    assert c.meta_app_secret == "s3cret-from-file"
+    with pytest.raises(ConfigError) as e:
+        Config.from_env({"ANCLORA_META_APP_SECRET_FILE": str(tmp_path / "app_secret"),
+                         "ANCLORA_META_APP_SECRET": "inline"})
+    assert str(e.value) == ("ANCLORA_META_APP_SECRET and ANCLORA_META_APP_SECRET_FILE are "
+                            "both set: keep one")
+    with pytest.raises(ConfigError) as e:
+        Config.from_env({"ANCLORA_EVOLUTION_WEBHOOK_TOKEN_FILE": str(tmp_path / "nope")})
+    assert str(e.value).startswith("ANCLORA_EVOLUTION_WEBHOOK_TOKEN_FILE=")
+    assert "cannot read it (No such file or directory)" in str(e.value)
+    # only secrets have a _FILE variable
+    assert Config.from_env({"ANCLORA_META_RATES_FILE": "/x"}).meta_rates == {}
+
+
+def test_webhook_settings_are_parsed():
+    c = Config.from_env({"ANCLORA_META_RATES": "marketing=0.0509, utility=0.0166",
+                         "ANCLORA_META_FORWARD_URL": "http://app:3000/whatsapp/",
+                         "ANCLORA_META_PHONE_NUMBER_IDS": "106540352242922"})
+    assert c.meta_rates == {"marketing": 0.0509, "utility": 0.0166}
+    assert c.meta_forward_url == "http://app:3000/whatsapp"
+    assert c.meta_phone_number_ids == ("106540352242922",)
+    assert c.webhook_dedup_seconds == 7 * 86400 and c.webhook_response_time is True
+    assert Config.defaults().meta_rates == {} and Config.defaults().meta_forward_url == ""
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({"ANCLORA_META_RATES": "marketting=0.05"}, "expected category=EUR pairs"),
+    ({"ANCLORA_META_RATES": "marketing=cheap"}, "expected a number"),
+    ({"ANCLORA_META_RATES": "marketing=-1"}, "expected a number from 0 to 100"),
+    ({"ANCLORA_META_FORWARD_URL": "app:3000"}, "expected an http:// or https:// URL"),
+    ({"ANCLORA_META_GRAPH_URL": "ftp://x"}, "expected an http:// or https:// URL"),
+    ({"ANCLORA_META_PHONE_NUMBER_IDS": "+34600"}, "expected Meta phone number ids"),
+    ({"ANCLORA_WEBHOOK_DEDUP_SECONDS": "5"}, "expected a number from 60"),
+])
+def test_bad_webhook_settings_name_the_variable(env, expected):
+    with pytest.raises(ConfigError) as e:
+        Config.from_env(env)
+    assert expected in str(e.value) and str(e.value).startswith(next(iter(env)))

@@ -1,6 +1,7 @@
-"""`python -m anclora_demo` as a newcomer runs it: every SPEC metric that application events
-and BullMQ processing produce is non-zero within 30 s, nothing is refused, and Ctrl-C stops
-everything, including the redis-server the demo started itself."""
+"""`python -m anclora_demo` as a newcomer runs it: every SPEC metric that application events,
+BullMQ processing and the WhatsApp platforms' webhooks produce is non-zero within 30 s,
+nothing is refused, and Ctrl-C stops everything, including the redis-server the demo
+started itself."""
 
 import json
 import os
@@ -29,6 +30,8 @@ APP_METRICS = [m.name for m in catalog.METRICS if "app" in m.source]
 RARE = {"errors_total", "rate_limit_rejections_total"}
 # Read from BullMQ's keys by exporter/collectors/bullmq.py.
 STATE_METRICS = ["queue_waiting_messages", "queue_active_messages", "queue_dlq_messages"]
+# From the webhooks the demo's WhatsApp platforms send (Meta and Evolution, issue 12).
+WEBHOOK_METRICS = [m.name for m in catalog.METRICS if m.source == ("webhooks",)]
 
 
 def totals(text: str) -> dict:
@@ -83,7 +86,8 @@ def demo_run(redis_server):
     env = {**os.environ, "ANCLORA_REDIS_URL": redis_server.url, "ANCLORA_LOG_LEVEL": "warn"}
     proc = start_demo(env, port, "--scenario", "busy", "--seed", "7")
     seen: dict = {}
-    want = set(SPEC_EVENT_METRICS) | set(APP_METRICS) - RARE | set(STATE_METRICS)
+    want = (set(SPEC_EVENT_METRICS) | set(APP_METRICS) - RARE | set(STATE_METRICS)
+            | set(WEBHOOK_METRICS))
     started = time.monotonic()
     first_data = None
     health = None
@@ -121,6 +125,11 @@ def test_every_other_app_metric_is_live(demo_run, name):
 
 @pytest.mark.parametrize("name", STATE_METRICS)
 def test_bullmq_state_gauges_are_live(demo_run, name):
+    assert demo_run["seen"].get(name, 0) > 0, name
+
+
+@pytest.mark.parametrize("name", WEBHOOK_METRICS)
+def test_every_webhook_metric_is_live(demo_run, name):
     assert demo_run["seen"].get(name, 0) > 0, name
 
 
@@ -290,23 +299,37 @@ def test_ctrl_c_stops_the_demo_and_its_redis_fast_and_quietly(tmp_path):
     assert not children[0].is_running() or children[0].status() == psutil.STATUS_ZOMBIE
 
 
-def test_traffic_only_writes_bullmq_jobs_and_events_for_an_exporter_elsewhere(redis_url):
+async def test_traffic_only_writes_bullmq_jobs_and_events_for_an_exporter_elsewhere(
+        redis_url, http):
     """The compose `demo` profile: no Redis and no exporter of its own, traffic into
     ANCLORA_REDIS_URL. Queue events are left to the exporter's reading of BullMQ's own
-    streams, as with a bot that changed nothing: none in the events stream."""
+    streams, as with a bot that changed nothing: none in the events stream. With
+    --webhooks-to, the platforms' webhooks go to that exporter, signed with the secrets
+    the environment shares with it."""
+    import asyncio
+    elsewhere = await http(meta_app_secret="shared-secret", evolution_webhook_token="shared",
+                           events_stream="", bullmq_events=False, health_interval=0)
     port = free_port()
     env = {**os.environ, "ANCLORA_REDIS_URL": redis_url, "ANCLORA_LOG_LEVEL": "warn",
-           "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
-    p = subprocess.run([sys.executable, "-m", "anclora_demo", "--traffic-only", "--seed", "3",
-                        "--duration", "4"], env=env, capture_output=True, text=True,
-                       timeout=60, cwd=ROOT)
+           "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+           "ANCLORA_META_APP_SECRET": "shared-secret", "ANCLORA_EVOLUTION_WEBHOOK_TOKEN": "shared"}
+    p = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "anclora_demo", "--traffic-only", "--seed", "3",
+                         "--duration", "4", "--webhooks-to", str(elsewhere.make_url("/"))],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
+    got = totals(await (await elsewhere.get("/metrics")).text())
+    assert got.get("whatsapp_message_statuses_total", 0) > 0
+    assert got.get("analytics_messages_received_total", 0) > 0
+    assert got.get("whatsapp_instance_connected", 0) == 1
+    assert got.get("exporter_events_rejected_total", 0) == 0
     assert "Traceback" not in p.stderr
     r = redis_sync.Redis.from_url(redis_url)
     try:
         types = {json.loads(fields[b"event"])["type"]
                  for _, fields in r.xrange("anclora:events")}
-        assert {"message_received", "whatsapp_api_call", "bulk_operation"} <= types
+        assert {"whatsapp_api_call", "bulk_operation"} <= types
+        assert "message_received" not in types  # the platform's webhook says it now
         assert not {t for t in types if t.startswith("queue_message_")}
         assert r.exists("bull:whatsapp-outbound:meta")
         assert int(r.xlen("bull:whatsapp-outbound:events")) > 0

@@ -12,7 +12,7 @@ from exporter.config import Config
 from exporter.ingest.core import Ingestor
 from exporter.labels import label_value
 from exporter.metrics import LabelGuard, MetricSet, StaleGauges
-from tests.privacy_cases import LABEL_OK, LABEL_REFUSED
+from tests.privacy_cases import INSTANCE_OK, INSTANCE_REFUSED, LABEL_OK, LABEL_REFUSED
 
 NS = "anclora"
 
@@ -38,6 +38,32 @@ def test_private_or_unsafe_values_are_refused(case):
 @pytest.mark.parametrize("case", LABEL_OK, ids=[c.shape for c in LABEL_OK])
 def test_ordinary_values_are_kept(case):
     assert label_value(case.value) == case.value
+
+
+@pytest.mark.parametrize("case", INSTANCE_OK, ids=[c.shape for c in INSTANCE_OK])
+def test_instance_names_and_meta_phone_number_ids_are_kept(case):
+    assert label_value(case.value, "instance") == case.value
+
+
+@pytest.mark.parametrize("case", INSTANCE_REFUSED, ids=[c.shape for c in INSTANCE_REFUSED])
+def test_no_phone_number_passes_as_an_instance(case):
+    assert label_value(case.value, "instance") is None
+
+
+def test_a_phone_number_id_is_published_a_display_number_never():
+    """The instance rule reaches every metric whose catalog entry marks instance_name."""
+    reg, metrics, _ = make()
+    for value in ("106540352242922", "15550783881", "+1 555-078-3881", "sales-1"):
+        metrics.inc("whatsapp_rate_limit_hits_total", instance_name=value)
+        metrics.inc("analytics_messages_sent_total", message_type=value, campaign_id="x")
+    get = lambda name, **labels: reg.get_sample_value(f"{NS}_{name}", labels)
+    assert get("whatsapp_rate_limit_hits_total", instance_name="106540352242922") == 1
+    assert get("whatsapp_rate_limit_hits_total", instance_name="sales-1") == 1
+    assert get("whatsapp_rate_limit_hits_total", instance_name="other") == 2
+    # a label without the instance kind keeps the plain rule: the id is refused there
+    assert get("analytics_messages_sent_total", message_type="other", campaign_id="x") == 3
+    text = generate_latest(reg).decode()
+    assert "5550783881" not in text and "555-078" not in text
 
 
 @pytest.mark.parametrize("case", LABEL_REFUSED, ids=[c.shape for c in LABEL_REFUSED])

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from exporter import catalog, config
-from exporter.ingest import schema
+from exporter.ingest import meta_codes, schema
 
 from . import mixin_build, stack
 
@@ -60,6 +60,8 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
         ("exporter/ingest/events.schema.json", schema.json_schema_text),
         ("docs/events.md",
          lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),
+        ("docs/whatsapp-error-codes.md", meta_codes.as_markdown),
+        ("exporter/ingest/meta_error_codes.json", meta_codes.as_json),
     ]
     outs += mixin_build.outputs(root)  # the dashboards and alerts
     return outs

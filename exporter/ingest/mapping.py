@@ -143,37 +143,50 @@ def _counted(action, overflow):
     return folded
 
 
+class ChildCache:
+    """A MetricSet's children by metric and raw label values: (child, the
+    ``exporter_label_overflow_total`` child to count with it, or None when the labels were
+    published as given), so a hot path pays a dict lookup, not the LabelGuard. At most
+    ``LIMIT`` entries; full, it starts over: a flood of distinct raw values (which the
+    guard folds) costs a refill of the few hot label sets instead of leaving every label
+    set seen after the flood on the slow path for good. The events' Applier and the
+    webhooks' intake use one each."""
+
+    LIMIT = 20000
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+        self.cache: dict[tuple, tuple[object, object]] = {}
+
+    def get(self, metric: str, labels: dict) -> tuple[object, object]:
+        key = (metric, *labels.values())
+        hit = self.cache.get(key)
+        if hit is None:
+            child, folded = self.metrics.resolve(metric, labels)
+            hit = (child, self.metrics.overflow(metric) if folded else None)
+            if len(self.cache) >= self.LIMIT:
+                self.cache.clear()
+            self.cache[key] = hit
+        return hit
+
+
 class Applier:
     """Applies validated events to a MetricSet and StaleGauges.
 
     ``actions(event)`` resolves an event to its metric updates once (children looked up
     through the LabelGuard); each action takes a multiplicity ``n``, so identical events
-    of a batch cost one resolution. Children are cached per raw label tuple, so the hot
-    path is a dict lookup and an ``inc``. A cached child the guard folded into ``other``
-    keeps counting each of its updates in ``exporter_label_overflow_total``. The cache
-    holds at most ``CACHE_LIMIT`` entries and starts over when full: a flood of distinct
-    raw values (which the guard folds) costs a refill of the few hot label sets, instead
-    of leaving every label set seen after the flood on the slow path for good.
+    of a batch cost one resolution. Children come from a ``ChildCache``, so the hot path
+    is a dict lookup and an ``inc``. A cached child the guard folded into ``other`` keeps
+    counting each of its updates in ``exporter_label_overflow_total``.
     """
 
-    CACHE_LIMIT = 20000
+    CACHE_LIMIT = ChildCache.LIMIT
 
     def __init__(self, metrics, gauges):
         self.metrics, self.gauges = metrics, gauges
-        self._cache: dict[tuple, tuple[object, object]] = {}
+        children = ChildCache(metrics)
+        self._cache, self._child = children.cache, children.get
         self._ops = {t: tuple(self._compile(op) for op in ops) for t, ops in MAPPING.items()}
-
-    def _child(self, metric: str, labels: dict) -> tuple[object, object]:
-        """(child, overflow child or None when the labels were published as given)."""
-        key = (metric, *labels.values())
-        hit = self._cache.get(key)
-        if hit is None:
-            child, folded = self.metrics.resolve(metric, labels)
-            hit = (child, self.metrics.overflow(metric) if folded else None)
-            if len(self._cache) >= self.CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = hit
-        return hit
 
     def _compile(self, op):
         """The op as ``resolve(event) -> action(n) | None``."""
