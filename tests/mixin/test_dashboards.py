@@ -288,3 +288,13 @@ def test_whatsapp_dashboard_has_the_webhook_panels():
     assert panels["Template status"]["type"] == "table"
     assert panels["Instance connection"]["type"] == panels["Quality rating"]["type"] == "state-timeline"
 
+
+def test_each_webhook_alert_is_named_on_its_panel():
+    """On-call opening an alert's dashboard_url finds the alert and its threshold in the
+    panel's description."""
+    d = _dashboards()["whatsapp"]
+    panels = {p["id"]: p for p in d["panels"]}
+    rules = yaml.safe_load((ROOT / "alerts/whatsapp-webhooks.yml").read_text())["groups"][0]["rules"]
+    for r in rules:
+        panel = panels[int(re.search(r"viewPanel=(\d+)", r["annotations"]["dashboard_url"]).group(1))]
+        assert r["alert"] in panel["description"], (r["alert"], panel["title"])
