@@ -16,8 +16,13 @@ demo: deps
 serve: deps
 	$(PYTHON) -m exporter serve
 
+# Two pytest workers (pytest-xdist): most tests wait on real processes (redis-server,
+# Prometheus, Alertmanager), so two share 2 cores well; `make test TEST_WORKERS=0` runs
+# them in one process.
+TEST_WORKERS ?= 2
+
 test: deps
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS)
 
 generate:
 	$(PYTHON) -m tools.build

@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from . import __version__, health, logs
 from .collectors.bullmq import BullMQCollector
 from .collectors.bullmq_events import BullMQEvents
+from .collectors.bullmq_workers import BullMQWorkersCollector
 from .collectors.redis import RedisCollector
 from .collectors.system import SystemCollector
 from .config import Config, ConfigError, redact_url
@@ -83,6 +84,8 @@ class Exporter:
                                 else make_redis(config.analytics_redis_url, config.redis_timeout))
         self.bullmq = BullMQCollector(self.redis, config)
         self.collectors = [RedisCollector(self.redis, ns), self.bullmq,
+                           BullMQWorkersCollector(self.redis, ns, config.bullmq_prefix,
+                                                  self.bullmq.queue_names),
                            SystemCollector(ns, config.disk_path)]
         self.runner = ScrapeRunner(self.collectors, ns, config.scrape_timeout)
         self.loop_lag = LoopLagMonitor(ns)

@@ -132,8 +132,9 @@ METRICS: tuple[MetricSpec, ...] = (
     _m("bullmq_queue_paused", GAUGE, "1 when the queue is paused.", ("queue",),
        source="bullmq_state"),
     _m("bullmq_workers", GAUGE,
-       "BullMQ workers connected to Redis for the queue (CLIENT LIST, as BullMQ's "
-       "getWorkers() reads it).", ("queue",), source="bullmq_state"),
+       "Worker connections of the queue in Redis's CLIENT LIST, as BullMQ's getWorkers() "
+       "counts them: one per Node BullMQ worker, two per Python worker; 0 is no worker.",
+       ("queue",), source="bullmq_state"),
     _m("bullmq_events_read_total", COUNTER,
        "Entries read from the queue's events stream, by BullMQ event name (others: other).",
        ("queue", "event"), source="bullmq_events", label_values={"event": BULLMQ_EVENTS}),

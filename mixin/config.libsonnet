@@ -47,6 +47,8 @@
     // Jobs stalled (a worker lost its lock: crashed, or its event loop blocked) in 15m.
     queueStalledJobsWarning: 0,
     queueStalledFor: '1m',
+    // Jobs waiting and no BullMQ worker connected to the queue (CLIENT LIST) for this long.
+    queueNoWorkersFor: '5m',
 
     // --- analytics ---
     deliveryRatioCritical: 0.5,
@@ -221,7 +223,13 @@
     // whatsapp, bot, api) and the exporter's own get_logger() names (exporter, api, health,
     // ingest, queue). tests/test_log_shipping.py checks this list against both.
     logComponents: ['queue', 'analytics', 'whatsapp', 'bot', 'api', 'exporter', 'health', 'ingest'],
+    // Links in alerts are made when Prometheus evaluates them, from its external labels
+    // (prometheus/prometheus.yml sets them from GRAFANA_ROOT_URL and RUNBOOK_BASE_URL at
+    // deploy time); these are the fallbacks for a Prometheus without those labels.
     grafanaUrl: 'http://localhost:3001',
+    grafanaUrlLabel: 'grafana_url',
+    runbookBaseUrl: 'https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md',
+    runbookBaseUrlLabel: 'runbook_base_url',
     dashboardTags: ['anclora', 'whatsapp'],
     dashboardTimezone: 'browser',
     dashboardRefresh: '30s',
@@ -238,8 +246,8 @@
       logs: 'anclora-logs',
       bullmq: 'anclora-bullmq',
     },
-    // Alert -> docs/runbooks.md#<alertname lower-case>, GitHub's anchor for "## AlertName".
-    runbookUrlPattern: 'https://github.com/anclora/anclora-monitoring/blob/main/docs/runbooks.md#%s',
+    // Alert -> <runbook base>#<alertname lower-case>, GitHub's anchor for "## AlertName".
+    runbookUrlPattern: '%(base)s#%(anchor)s',
     // Alert -> the panel showing its signal; `vars` adds e.g. &var-queue={{ $labels.queue }}.
     dashboardUrlPattern: '%(grafanaUrl)s/d/%(uid)s?viewPanel=%(panel)d%(vars)s',
   },

@@ -49,6 +49,11 @@ base {
     assert std.length(ids) == 1 : 'dashboard %s has no panel titled %s' % [key, title];
     ids[0],
 
+  // A URL base chosen at deploy time: Prometheus's external label `label` when it has
+  // one, else `default` (a Go template, expanded when the alert is evaluated).
+  local deployed(label, default) =
+    '{{ with $externalLabels.%s }}{{ . }}{{ else }}%s{{ end }}' % [label, default],
+
   // One pass over every alert: runbook_url (docs/runbooks.md#alertname) and dashboard_url
   // (the panel that shows the alert's signal, with its template variables filled in).
   prometheusAlerts+:: {
@@ -57,9 +62,12 @@ base {
         rules: [
           r {
             annotations+: {
-              runbook_url: c.runbookUrlPattern % std.asciiLower(r.alert),
+              runbook_url: c.runbookUrlPattern % {
+                base: deployed(c.runbookBaseUrlLabel, c.runbookBaseUrl),
+                anchor: std.asciiLower(r.alert),
+              },
               dashboard_url: c.dashboardUrlPattern % {
-                grafanaUrl: c.grafanaUrl,
+                grafanaUrl: deployed(c.grafanaUrlLabel, c.grafanaUrl),
                 uid: c.dashboardUids[r.dashboard],
                 panel: panelId(r.dashboard, r.panel),
                 vars: r.dashboardVars,

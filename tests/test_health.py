@@ -3,6 +3,7 @@ timeouts, concurrency, and their metrics."""
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import pytest
@@ -203,15 +204,32 @@ async def test_health_metrics_in_scrape(redis_url):
         await ex.stop()
 
 
-async def test_transitions_are_logged_once(redis_url, caplog, monkeypatch):
-    import logging
-    monkeypatch.setattr(logging.getLogger("anclora"), "propagate", True)  # for caplog
+@contextlib.contextmanager
+def health_log():
+    """The records of the ``anclora.health`` logger, read at its own handler: caplog sees
+    them once or twice depending on whether an earlier test ran logs.setup() (pytest also
+    attaches its handler to a logger that does not propagate)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logger = logging.getLogger("anclora.health")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def test_transitions_are_logged_once(redis_url):
     ex = exporter_for(redis_url)
     try:
-        with caplog.at_level(logging.INFO, logger="anclora.health"):
+        with health_log() as records:
             await ex.health.run()
             await ex.health.run()
-        changes = [r for r in caplog.records if r.getMessage() == "health changed"]
+        changes = [r for r in records if r.getMessage() == "health changed"]
         assert len(changes) == 1 and changes[0].to == HEALTHY
     finally:
         await ex.stop()
@@ -329,19 +347,17 @@ async def test_queue_check_without_bullmq_is_healthy_and_unreadable_counts_unhea
         assert report["status"] == DEGRADED  # queue is not critical
 
 
-async def test_each_transition_logged_once_warn_when_worse_info_when_back(caplog, monkeypatch):
-    import logging
-    monkeypatch.setattr(logging.getLogger("anclora"), "propagate", True)  # for caplog
+async def test_each_transition_logged_once_warn_when_worse_info_when_back():
     states = iter([HEALTHY, DEGRADED, DEGRADED, UNHEALTHY, HEALTHY, HEALTHY])
 
     async def flapping():
         return CheckResult(next(states))
 
     h = Health([Check("a", flapping)], timeout=1)
-    with caplog.at_level(logging.INFO, logger="anclora.health"):
+    with health_log() as records:
         for _ in range(6):
             await h.run()
-    changes = [(r.levelname, r.__dict__["from"], r.to) for r in caplog.records
+    changes = [(r.levelname, r.__dict__["from"], r.to) for r in records
                if r.getMessage() == "health changed"]
     assert changes == [("info", None, HEALTHY), ("warn", HEALTHY, DEGRADED),
                        ("warn", DEGRADED, UNHEALTHY), ("info", UNHEALTHY, HEALTHY)]

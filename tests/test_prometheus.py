@@ -30,7 +30,11 @@ def test_shipped_config_shape():
                     "alertmanager", "loki"]
     assert cfg["global"]["scrape_interval"] == "15s"
     assert cfg["global"]["evaluation_interval"] == "15s"
-    assert set(cfg["global"]["external_labels"]) == {"cluster", "env"}
+    assert set(cfg["global"]["external_labels"]) == {"cluster", "env", "grafana_url",
+                                                     "runbook_base_url"}
+    # The links' bases are for annotations only: never an alert label.
+    assert cfg["alerting"]["alert_relabel_configs"] == [
+        {"action": "labeldrop", "regex": "grafana_url|runbook_base_url"}]
     assert cfg["rule_files"] == ["/etc/prometheus/alerts/*.yml"]
     assert cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
         "alertmanager:9093"]

@@ -28,7 +28,11 @@ STACK_SETTINGS: tuple[Setting, ...] = (
     Setting("grafana_port", "GRAFANA_PORT", "3001", _text,
             "Host port of Grafana (published on all interfaces, the one UI meant for people)."),
     Setting("grafana_root_url", "GRAFANA_ROOT_URL", "http://localhost:3001", _text,
-            "Public URL of Grafana (links in alerts and emails)."),
+            "Public URL of Grafana: Grafana's root_url, and the base of every alert's "
+            "dashboard_url (a Prometheus external label, read when the alert fires)."),
+    Setting("runbook_base_url", "RUNBOOK_BASE_URL", "", _text,
+            "Where your copy of docs/runbooks.md is published (its anchors are the alert "
+            "names in lower case); empty: this project's runbooks on GitHub."),
     Setting("prometheus_port", "PROMETHEUS_PORT", "9090", _text,
             "Host port of Prometheus, bound to 127.0.0.1."),
     Setting("prometheus_retention", "PROMETHEUS_RETENTION", "15d", _text,

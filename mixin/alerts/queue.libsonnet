@@ -1,5 +1,5 @@
 // Queue alerts: the SPEC matrix rows of group "queue" plus QueuePausedWithWaitingJobs,
-// QueueOldestJobTooOld and QueueJobsStalled.
+// QueueOldestJobTooOld, QueueWithoutWorkers and QueueJobsStalled.
 // A queue is the subject of each alert: everything is aggregated `by (queue)`.
 local lib = import '../lib/alerts.libsonnet';
 local queries = import '../lib/queries.libsonnet';
@@ -85,6 +85,19 @@ local queries = import '../lib/queries.libsonnet';
         ||| % c,
         summary='The oldest job of queue {{ $labels.queue }} has waited too long.',
         description='The oldest waiting job of queue {{ $labels.queue }} has waited {{ $value | humanizeDuration }} (threshold %gs): no worker takes jobs, or too few do.' % c.queueOldestJobWarningSeconds,
+      ),
+      lib.alert(
+        'QueueWithoutWorkers', 'critical', subject='queue-workers', dependsOn='redis', forDuration=c.queueNoWorkersFor,
+        dashboard='bullmq', panel='Workers', vars=q,
+        // Absent worker counts (a Redis refusing CLIENT LIST) keep it silent; a paused
+        // queue has its own alert.
+        expr=|||
+          sum by (queue) (max by (queue, state) (%(ns)s_bullmq_jobs{%(exporterSelector)s, state=~"waiting|prioritized"})) > 0
+          and on (queue) (max by (queue) (%(ns)s_bullmq_workers{%(exporterSelector)s}) == 0)
+          unless on (queue) (max by (queue) (%(ns)s_bullmq_queue_paused{%(exporterSelector)s}) == 1)
+        ||| % c,
+        summary='No worker takes the jobs of queue {{ $labels.queue }}.',
+        description='{{ $value | humanize }} jobs wait in queue {{ $labels.queue }} and no BullMQ worker has been connected to it for %s: messages are not being sent.' % c.queueNoWorkersFor,
       ),
       lib.alert(
         'QueueJobsStalled', 'warning', subject='queue-stalled', dependsOn='redis', forDuration=c.queueStalledFor,

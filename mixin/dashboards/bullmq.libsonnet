@@ -29,7 +29,7 @@ local queries = import '../lib/queries.libsonnet';
       ], description="Jobs per BullMQ state (waiting, prioritized, delayed, active, paused, waiting-children) over the selected queues, stacked, read from BullMQ's keys in Redis."),
       g.timeseries('Oldest waiting job age', 's', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_oldest_waiting_job_age_seconds{%(sel)s})' % v, '{{queue}}'),
-      ], description="How long (seconds) the oldest waiting job of each queue has waited, read from BullMQ's keys in Redis; it grows while no worker takes jobs."),
+      ], description="How long (seconds) the oldest waiting job of each queue has waited, read from BullMQ's keys in Redis; it grows while no worker takes jobs; QueueOldestJobTooOld warns above %gs for %s." % [c.queueOldestJobWarningSeconds, c.queueOldestJobFor]),
       g.timeseries('Paused', 'short', targets=[
         g.target('max by (queue) (%(ns)s_bullmq_queue_paused{%(sel)s})' % v, '{{queue}}'),
       ], description="1 while the queue is paused, 0 otherwise, read from BullMQ's keys in Redis."),
@@ -39,6 +39,12 @@ local queries = import '../lib/queries.libsonnet';
       g.timeseries('Completed and failed kept', 'short', targets=[
         g.target('sum by (state) (%(ns)s_bullmq_jobs{%(sel)s, state=~"completed|failed"})' % v, '{{state}}'),
       ], description="Jobs kept in BullMQ's completed and failed sets (count, bounded by removeOnComplete / removeOnFail), read from BullMQ's keys in Redis."),
+      g.timeseries('Workers', 'short', targets=[
+        g.target('sum by (queue) (%(ns)s_bullmq_workers{%(sel)s})' % v, '{{queue}}'),
+      ], description="Worker connections per queue in Redis's CLIENT LIST, as BullMQ's getWorkers() counts them (one per Node BullMQ worker, two per Python worker). 0 with jobs waiting: no consumer at all, not a slow one; alert QueueWithoutWorkers after %s." % c.queueNoWorkersFor),
+      g.timeseries('Retries exhausted', 'short', targets=[
+        g.target('sum by (queue) (increase(%(ns)s_bullmq_events_read_total{%(sel)s, event="retries-exhausted"}[$__rate_interval])) or vector(0)' % v, '{{queue}}'),
+      ], description="Jobs that used their last attempt and failed for good (BullMQ's retries-exhausted event, from each queue's events stream); they land in the failed set or the dead-letter queue (alert HighDLQMessages)."),
     ]),
   },
 }

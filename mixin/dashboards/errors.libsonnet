@@ -12,7 +12,7 @@ local queries = import '../lib/queries.libsonnet';
       g.instanceVariable(c),
       g.queryVariable('service', 'Service', 'label_values(%(ns)s_errors_total{%(exporterSelector)s}, service)' % c),
     ], panels=[
-      g.timeseries('Errors by severity', 'suffix: /s', description='Errors the app logged per second, stacked by severity, reported by the app as events; CriticalErrorLogged pages on any error of severity %s within %s.' % [std.strReplace(c.criticalErrorSeverities, '|', ' or '), c.criticalErrorWindow], stack=true, targets=[
+      g.timeseries('Errors by severity', 'suffix: /s', description='Errors the app logged per second, stacked by severity, reported by the app as events; CriticalErrorLogged pages on any error of severity %s within %s; HighErrorsPerHour (amber) and CriticalErrorsPerHour (red) fire above %d and %d errors of severity %s in an hour.' % [std.strReplace(c.criticalErrorSeverities, '|', ' or '), c.criticalErrorWindow, c.errorsPerHourWarning, c.errorsPerHourCritical, std.strReplace(c.errorsPerHourSeverities, '|', ', ')], stack=true, targets=[
         g.target('sum by (severity) (rate(%(ns)s_errors_total{%(sel)s, service=~"$service"}[$__rate_interval]))' % v, '{{severity}}'),
       ]),
       g.timeseries('Errors by component', 'suffix: /s', description='Errors the app logged per second, stacked by service (component), reported by the app as events.', stack=true, targets=[
@@ -21,14 +21,14 @@ local queries = import '../lib/queries.libsonnet';
       g.timeseries('Open circuit breakers', 'short', targets=[
         g.target('max by (breaker) (%(ns)s_circuit_breaker_state{%(sel)s, state="open"})' % v, '{{breaker}} open'),
         g.target('max by (breaker) (%(ns)s_circuit_breaker_state{%(sel)s, state="half_open"})' % v, '{{breaker}} half open'),
-      ], description='1 while a circuit breaker of the app is open (or half open), 0 otherwise, reported by the app.'),
-      g.timeseries('Rate-limit rejections', 'suffix: /s', description="Requests the app's own rate limiter refused per second, by limiter, reported by the app as events.", targets=[
+      ], description='1 while a circuit breaker of the app is open (or half open), 0 otherwise, reported by the app; CircuitBreakerOpen warns when one stays open for %s.' % c.circuitBreakerOpenFor),
+      g.timeseries('Rate-limit rejections', 'suffix: /s', description="Requests the app's own rate limiter refused per second, by limiter, reported by the app as events; HighRateLimitRejections warns above %g/s for %s." % [c.rateLimitRejectionsRate, c.rateLimitRejectionsFor], targets=[
         g.target('sum by (limiter) (rate(%(ns)s_rate_limit_rejections_total{%(sel)s}[$__rate_interval]))' % v, '{{limiter}}'),
       ]),
       g.bargauge('Health checks', 'percentunit', targets=[
         g.target('min by (check) (%(ns)s_health_check_status{%(sel)s})' % v, '{{check}}'),
       ], description="The exporter's health checks: 1 healthy, 0.5 degraded, 0 unhealthy (worst replica)."),
-      g.timeseries('HTTP latency p95', 's', description="p95 and p99 of the app's HTTP request latency (seconds) by endpoint, from the histogram the app reports.", targets=[
+      g.timeseries('HTTP latency p95', 's', description="p95 and p99 of the app's HTTP request latency (seconds) by endpoint, from the histogram the app reports; HighHTTPLatency warns when p%g passes %gs for %s, HighHTTPErrorRate when more than %g%% of requests answer 5xx for %s." % [c.httpLatencyQuantile * 100, c.httpLatencyWarningSeconds, c.httpLatencyWarningFor, c.httpErrorRatioWarning * 100, c.httpErrorRatioFor], targets=[
         g.target(queries.histogramQuantile(c, 0.95, 'http_request_duration_seconds', v.sel, ['endpoint']), '{{endpoint}} p95'),
         g.target(queries.histogramQuantile(c, 0.99, 'http_request_duration_seconds', v.sel, ['endpoint']), '{{endpoint}} p99'),
       ]),

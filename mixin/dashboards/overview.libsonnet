@@ -14,7 +14,7 @@ local queries = import '../lib/queries.libsonnet';
 
     overview: g.dashboard(c, 'overview', 'Anclora / Overview', panels=[
       g.stat('Exporter up', 'short', thresholds=upDown, targets=[g.target('sum(up{%(exporterSelector)s})' % c)],
-             description="Exporter replicas Prometheus scrapes successfully (Prometheus' up); AncloraExporterDown pages after %s at 0." % c.exporterDownFor),
+             description="Exporter replicas Prometheus scrapes successfully (Prometheus' up); AncloraExporterDown pages after %s at 0, AncloraExporterTargetAbsent when Prometheus has no exporter target at all, AppEventsStopped when the exporter is up but no app event arrived in %s." % [c.exporterDownFor, c.appEventsStoppedWindow]),
       g.stat('Redis up', 'bool_yes_no', description='Whether the anclora exporter reached Redis at its last scrape; RedisDown pages after %s without it.' % c.redisDownFor, thresholds=upDown, targets=[g.target('max(%(ns)s_exporter_redis_up{%(sel)s})' % v)]),
       g.stat('WhatsApp instances', 'short', description='WhatsApp instances (numbers/sessions) connected, reported by the app; NoActiveInstances pages after %s below 1.' % c.noInstancesFor, thresholds=upDown, targets=[g.target('max(%(ns)s_whatsapp_active_instances{%(sel)s})' % v)]),
       g.stat('Messages waiting', 'short', description="Messages waiting over all queues, read from BullMQ's keys in Redis; the backlog alerts fire per queue above %d (warning, for %s) and %d (critical, for %s)." % [c.queueBacklogWarning, c.queueBacklogWarningFor, c.queueBacklogCritical, c.queueBacklogCriticalFor], thresholds=[[null, 'green'], [c.queueBacklogWarning, 'yellow'], [c.queueBacklogCritical, 'red']],
@@ -39,7 +39,7 @@ local queries = import '../lib/queries.libsonnet';
       ]),
       g.timeseries('Firing alerts', 'short', stack=true, w=24, targets=[
         g.target('sum by (severity) (ALERTS{alertstate="firing", category!=""})', '{{severity}}'),
-      ], description="Alerts of this bundle firing now, by severity, from Prometheus' ALERTS series."),
+      ], description="Alerts of this bundle firing now, by severity, from Prometheus' ALERTS series. Watchdog always fires (the dead man's switch: its silence is the alarm); TargetDown, PrometheusRuleEvaluationFailures and AlertmanagerNotificationsFailing watch the monitoring stack itself."),
       g.text('Dashboards', std.join('\n', [
         '- [%s](/d/%s)' % [titles[k], c.dashboardUids[k]]
         for k in ['queue', 'bullmq', 'analytics', 'whatsapp', 'redis', 'system', 'business', 'errors', 'logs']

@@ -23,7 +23,7 @@ local queries = import '../lib/queries.libsonnet';
       g.stat('Connected clients', 'short', targets=[g.target('sum(redis_connected_clients{%s}) or max(%s_redis_connected_clients{%s})' % [r.sel, c.ns, a.sel])],
              description='Client connections to Redis (redis_exporter, else the anclora exporter).'),
       g.stat('Memory used', 'bytes', targets=[g.target('sum(redis_memory_used_bytes{%s}) or max(%s_redis_used_memory_bytes{%s})' % [r.sel, c.ns, a.sel])],
-             description='Memory Redis uses (redis_exporter, else the anclora exporter).'),
+             description='Memory Redis uses (redis_exporter, else the anclora exporter). RedisEvictionPolicy warns when maxmemory-policy is not noeviction: a full Redis would then drop BullMQ jobs silently.'),
       g.timeseries('Command latency (app side)', 's', targets=[q(0.95), q(0.99)],
                    description='p95 and p99 latency (seconds) of the Redis commands the app issues, reported by the app; HighRedisLatency warns when p95 > %gs for %s.' % [c.redisLatencyWarningSeconds, c.redisLatencyWarningFor]),
       g.timeseries('Operations (app side)', 'ops', description='Redis commands the app issues per second, stacked by operation and status, reported by the app as events.', stack=true, targets=[

@@ -21,7 +21,7 @@ local queries = import '../lib/queries.libsonnet';
         g.target('max by (instance) (%(ns)s_system_memory_available_bytes{%(sel)s})' % v, '{{instance}} available'),
         g.target('max by (instance) (%(ns)s_system_memory_total_bytes{%(sel)s})' % v, '{{instance}} total'),
       ]),
-      g.timeseries('Disk free', 'percentunit', description='Free share of each filesystem (0-100 %%), from psutil in the anclora exporter; DiskWillFillIn24Hours warns below %g%% free when the %s trend runs out within %dh.' % [c.diskFreeRatioWarning * 100, c.diskPredictWindow, c.diskPredictHours], targets=[
+      g.timeseries('Disk free', 'percentunit', description='Free share of each filesystem (0-100 %%), from psutil in the anclora exporter; DiskSpaceLow warns above %g%% used for %s, DiskSpaceCritical pages above %g%% used for %s, DiskWillFillIn24Hours warns below %g%% free when the %s trend runs out within %dh.' % [c.diskUsageWarningRatio * 100, c.diskUsageWarningFor, c.diskUsageCriticalRatio * 100, c.diskUsageCriticalFor, c.diskFreeRatioWarning * 100, c.diskPredictWindow, c.diskPredictHours], targets=[
         g.target('max by (instance, mountpoint) (%(ns)s_system_disk_free_bytes{%(sel)s}) / max by (instance, mountpoint) (%(ns)s_system_disk_total_bytes{%(sel)s})' % v, '{{instance}} {{mountpoint}}'),
       ]),
       g.timeseries('Load average', 'short', description='Host 1-minute load average, from psutil in the anclora exporter; compare with the number of cores.', targets=[

@@ -33,6 +33,9 @@ DRIVEN = {"CriticalErrorLogged", "HighValueSale", "HighEventLoopLag", "HighHando
 HOST_ALERTS = {"HighCPUUsage", "DiskWillFillIn24Hours", "DiskSpaceLow", "DiskSpaceCritical"}
 # Fires by design on any system: the dead man's switch (docs/alerting.md).
 ALWAYS_FIRING = {"Watchdog"}
+# The links' bases, chosen at deploy time (compose passes them to Prometheus).
+GRAFANA = "https://grafana.e2e.test"
+RUNBOOKS = "https://wiki.e2e.test/ops/runbooks"
 
 
 @pytest.fixture
@@ -40,7 +43,9 @@ async def stack(tmp_path):
     # The rules start once every target is scraped: with `for: 5m` cut to 5 s,
     # AncloraExporterTargetAbsent could otherwise fire before Prometheus's first scrape.
     async with running_stack(tmp_path, sorted(ALERTS.glob("*.yml")), for_scale=1 / 60,
-                             max_for="10s", rules_once_scraped=True) as s:
+                             max_for="10s", rules_once_scraped=True,
+                             deploy_env={"GRAFANA_ROOT_URL": GRAFANA,
+                                         "RUNBOOK_BASE_URL": RUNBOOKS}) as s:
         yield s
 
 
@@ -113,6 +118,11 @@ async def test_shipped_rules_route_inhibit_and_resolve(stack):
     page = next(n for n in sinks.received
                 if n.via == "pagerduty" and n.alertname == "CriticalMemoryUsage")
     assert page.body["payload"]["severity"] == "critical"
+    # Its links use the deploy-time bases, which stay off the alert's labels.
+    details = page.body["payload"]["custom_details"]
+    assert details["runbook_url"] == RUNBOOKS + "#criticalmemoryusage"
+    assert details["dashboard_url"].startswith(GRAFANA + "/d/anclora-system-runtime?viewPanel=")
+    assert not {"grafana_url", "runbook_base_url"} & set(am["CriticalMemoryUsage"]["labels"])
 
     # Watchdog (always firing) reached the dead man's switch, and only it.
     await until(lambda: sinks.about("Watchdog"), 20, "Watchdog at the dead man's switch", stack)

@@ -163,5 +163,7 @@ def test_an_importer_overrides_config_everywhere():
     assert 'anclora-exporter' not in text and 'job=\\"bot-exporter\\"' in text
     rules = {r["alert"]: r for g in out["alerts"]["groups"] for r in g["rules"]}
     assert rules["HighQueueBacklog"]["expr"].rstrip().endswith("> 5000")
+    # The importer's Grafana URL is the links' fallback (see docs/mixin.md).
     assert rules["HighQueueBacklog"]["annotations"]["dashboard_url"].startswith(
-        "https://grafana.example.com/d/")
+        "{{ with $externalLabels.grafana_url }}{{ . }}{{ else }}"
+        "https://grafana.example.com{{ end }}/d/")

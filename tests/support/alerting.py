@@ -226,9 +226,13 @@ class Stack:
 
     def __init__(self, tmp: Path, rule_files: Iterable[Path], redis, for_scale: float = 1.0,
                  max_for: str | None = None, rules_once_scraped: bool = False,
-                 exporter_env: dict | None = None):
+                 exporter_env: dict | None = None, deploy_env: dict | None = None):
         self.tmp, self.redis = tmp, redis
         self.exporter_env = exporter_env or {}
+        # Prometheus's environment, as compose sets it: its external labels come from it.
+        self.prometheus_env = {"PROMETHEUS_CLUSTER": "test", "PROMETHEUS_ENV": "test",
+                               "GRAFANA_ROOT_URL": "", "RUNBOOK_BASE_URL": "",
+                               **(deploy_env or {})}
         self.rule_files = list(rule_files)
         self.for_scale, self.max_for = for_scale, max_for
         # Prometheus starts scraping 5-10 s after it starts (its discovery and scrape
@@ -279,7 +283,8 @@ class Stack:
                      "anclora-exporter": f"127.0.0.1:{p['exporter']}",
                      "node-exporter": f"127.0.0.1:{p['node']}",
                      "redis-exporter": f"127.0.0.1:{p['redis_exporter']}",
-                     "alertmanager": f"127.0.0.1:{p['alertmanager']}"})
+                     "alertmanager": f"127.0.0.1:{p['alertmanager']}"},
+            expand_external_labels=True)
         specs = [
             ("exporter", [sys.executable, "-m", "exporter", "serve"], p["exporter"],
              {"ANCLORA_REDIS_URL": self.redis.url, "ANCLORA_LOG_LEVEL": "warn",
@@ -299,7 +304,9 @@ class Stack:
                             f"--storage.tsdb.path={self.tmp / 'prom-data'}",
                             f"--web.listen-address=127.0.0.1:{p['prometheus']}",
                             f"--web.external-url={self.url('prometheus')}",
-                            "--rules.alert.resend-delay=1s"], p["prometheus"], None),
+                            "--rules.alert.resend-delay=1s",
+                            "--enable-feature=expand-external-labels"], p["prometheus"],
+             self.prometheus_env),
         ]
         for name, args, port, env in specs:
             if name in ("node-exporter", "redis-exporter") and not shutil.which(args[0]):

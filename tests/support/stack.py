@@ -105,12 +105,17 @@ def fast_timings(cfg: dict[str, Any], wait: str = "1s", interval: str = "2s",
 
 
 def prometheus_config(tmp: Path, rules_dir: Path, targets: Mapping[str, str] | None = None,
-                      alertmanager: str | None = None, interval: str | None = None) -> Path:
+                      alertmanager: str | None = None, interval: str | None = None,
+                      expand_external_labels: bool = False) -> Path:
     """A copy of the shipped prometheus.yml: rules from ``rules_dir``; each job in
-    ``targets`` (job -> host:port) re-pointed, jobs not in it dropped when targets is given."""
+    ``targets`` (job -> host:port) re-pointed, jobs not in it dropped when targets is given.
+    External labels are cluster=test, env=test; or, with ``expand_external_labels``, the
+    shipped ``${VAR}`` ones, for a Prometheus run as compose runs it (the feature flag and
+    the variables in its environment)."""
     cfg = yaml.safe_load((PROM_DIR / "prometheus.yml").read_text())
     cfg["rule_files"] = [str(rules_dir / "*.yml")]
-    cfg["global"]["external_labels"] = {"cluster": "test", "env": "test"}
+    if not expand_external_labels:
+        cfg["global"]["external_labels"] = {"cluster": "test", "env": "test"}
     if interval:
         cfg["global"].update(scrape_interval=interval, evaluation_interval=interval,
                              scrape_timeout=interval)
