@@ -103,14 +103,16 @@ local queries = import 'queries.libsonnet';
 
   // Value mappings: {'1': ['open', 'green'], ...} -> Grafana's `value` mapping; and a
   // `range` mapping [from, to] -> text.
-  valueMappings(values):: [{
-    type: 'value',
-    options: {
-      [k]: { text: values[k][0], index: i } + (if std.length(values[k]) > 1 then { color: values[k][1] } else {})
-      for i in std.range(0, std.length(std.objectFields(values)) - 1)
-      for k in [std.objectFields(values)[i]]
-    },
-  }],
+  valueMappings(values)::
+    local keys = std.objectFields(values);
+    [{
+      type: 'value',
+      options: {
+        [keys[i]]: { text: values[keys[i]][0], index: i }
+                   + (if std.length(values[keys[i]]) > 1 then { color: values[keys[i]][1] } else {})
+        for i in std.range(0, std.length(keys) - 1)
+      },
+    }],
   rangeMapping(from, to, text):: { type: 'range', options: { from: from, to: to, result: { text: text, index: 0 } } },
 
   // A horizontal band of panels with a title (pure layout: no query, no description).
