@@ -72,6 +72,46 @@
     whatsappRateLimitWarning: 1,  // rate-limit hits per second
     whatsappRateLimitWarningFor: '5m',
 
+    // --- whatsapp, from the platform's own webhooks (Meta Cloud API, Evolution API) ---
+    // delivered/sent status updates over the window, against the same ratio over the
+    // baseline: below this share of its usual level for the `for` warns. (The absolute
+    // thresholds on the app's counters are CriticalDeliveryRate and LowDeliveryRate.)
+    whatsappDeliveryWindow: '1h',
+    whatsappDeliveryBaseline: '1d',
+    whatsappDeliveryDropRatio: 0.8,
+    whatsappDeliveryFor: '15m',
+    // Meta error codes that warn when their share of the messages sent or failed spikes:
+    // re-engagement window, undeliverable, marketing frequency cap, policy block.
+    whatsappSpikeCodes: ['131047', '131026', '131049', '368'],
+    whatsappSpikeRatio: 0.05,
+    whatsappSpikeWindow: '15m',
+    whatsappSpikeFor: '10m',
+    // Any rate-limit hit (Meta 130429 throughput, 131048 spam, 131056 pair) in the window
+    // informs; WhatsAppRateLimitHit warns, and mutes it, above whatsappRateLimitWarning.
+    whatsappRateLimitAnyWindow: '15m',
+    whatsappRateLimitAnyHits: 0,
+    whatsappQualityBadRatings: 'YELLOW|RED',
+    // A messaging limit below its highest value in the lookback: Meta lowered it.
+    whatsappMessagingLimitLookback: '1d',
+    whatsappInstanceDisconnectedFor: '5m',
+    // A QR code asked for in the window while the instance is not open: it is logged out.
+    // The `for` leaves a person pairing a new instance time to scan it.
+    whatsappQrWindow: '5m',
+    whatsappQrFor: '2m',
+    whatsappTemplateBadStatuses: 'PAUSED|REJECTED|DISABLED',
+    // No webhook at all in the window (plus the `for`) while messages are sent, after
+    // webhooks within the lookback (a team that never pointed webhooks here is silent).
+    // "Sent": the app's sent messages, or jobs completed by these BullMQ queues.
+    whatsappWebhooksStoppedWindow: '10m',
+    whatsappWebhooksStoppedFor: '5m',
+    whatsappWebhooksLookback: '1d',
+    whatsappSendQueues: '.+',
+    // Rejected-request reasons of the exporter that mean a webhook failed authentication
+    // (a wrong secret, or someone probing); ExporterEventsRejected leaves them out.
+    webhookAuthFailureReasons: 'bad_signature',
+    webhookAuthFailureRate: 0,  // per second
+    webhookAuthFailureFor: '10m',
+
     // --- redis ---
     redisLatencyQuantile: 0.95,
     redisLatencyWarningSeconds: 0.01,

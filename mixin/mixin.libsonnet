@@ -13,6 +13,7 @@ local alertFiles = [
   import 'alerts/queue.libsonnet',
   import 'alerts/analytics.libsonnet',
   import 'alerts/whatsapp.libsonnet',
+  import 'alerts/whatsapp-webhooks.libsonnet',
   import 'alerts/redis.libsonnet',
   import 'alerts/system.libsonnet',
   import 'alerts/business.libsonnet',

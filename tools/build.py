@@ -18,7 +18,7 @@ from typing import Callable
 from exporter import catalog, config
 from exporter.ingest import meta_codes, schema
 
-from . import mixin_build, stack
+from . import meta_error_codes, mixin_build, stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN GENERATED {} -->", "<!-- END GENERATED {} -->"
@@ -51,6 +51,11 @@ def _compose(root: Path) -> str:
         m.group(3).lstrip("\n") + text[m.end():]
 
 
+def mixin_inputs() -> list[tuple[str, Callable[[], str]]]:
+    """Generated files the mixin itself reads: written before the mixin is evaluated."""
+    return [("mixin/lib/meta_error_codes.json", meta_error_codes.as_json)]
+
+
 def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
     outs: list[tuple[str, Callable[[], str]]] = [
         ("docs/metrics.md", lambda: catalog.as_markdown() + "\n"),
@@ -68,17 +73,19 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
 
 
 def build(root: Path = ROOT, check: bool = False) -> list[str]:
-    """Write (or with ``check``, only compare) every output; returns the paths that differ."""
+    """Write (or with ``check``, only compare) every output; returns the paths that differ.
+    The mixin's inputs go first: ``outputs()`` evaluates the mixin, which reads them."""
     changed = []
-    for rel, make in outputs(root):
-        path = root / rel
-        new = make()
-        old = path.read_text() if path.exists() else None
-        if old != new:
-            changed.append(rel)
-            if not check:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(new)
+    for produce in (mixin_inputs, lambda: outputs(root)):
+        for rel, make in produce():
+            path = root / rel
+            new = make()
+            old = path.read_text() if path.exists() else None
+            if old != new:
+                changed.append(rel)
+                if not check:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(new)
     return changed
 
 

@@ -41,7 +41,8 @@ local lib = import '../lib/alerts.libsonnet';
       lib.alert(
         'ExporterEventsRejected', 'warning', subject='events-rejected', dependsOn='exporter', forDuration=c.eventsRejectedFor,
         dashboard='errors', panel='Rejected events',
-        expr='sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(exporterSelector)s}[%(rateWindow)s])) > %(eventsRejectedRate)g' % c,
+        // Webhooks failing authentication have their own alert (WhatsAppWebhookSignaturesFailing).
+        expr='sum by (reason) (rate(%(ns)s_exporter_events_rejected_total{%(exporterSelector)s, reason!~"%(webhookAuthFailureReasons)s"}[%(rateWindow)s])) > %(eventsRejectedRate)g' % c,
         summary='The exporter rejects application events ({{ $labels.reason }}).',
         description='{{ printf "%.2f" $value }} application events per second are rejected with reason {{ $labels.reason }}: the metrics they carry are lost.',
       ),

@@ -49,6 +49,10 @@
     rules: [r { labels+: { category: category } } for r in rules],
   },
 
+  // A threshold in PromQL or text: '%g', but jsonnet 0.18 (Debian's CLI) overflows on
+  // '%g' % 0.
+  number(x):: if x == 0 then '0' else '%g' % x,
+
   // 5000000 -> '5,000,000' (amounts in summaries).
   thousands(n)::
     local s = '%d' % n;

@@ -65,10 +65,58 @@ local queries = import 'queries.libsonnet';
       options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, showThresholdMarkers: true },
     },
 
-  bargauge(title, unit, targets, description, w=12, h=8)::
+  bargauge(title, unit, targets, description, w=12, h=8, timeFrom=null)::
     panel('bargauge', title, targets, unit, w, h, description) {
       options: { reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false }, orientation: 'horizontal', displayMode: 'gradient' },
+      [if timeFrom != null then 'timeFrom']: timeFrom,
     },
+
+  // One row per series, coloured by state over time; `mappings` name and colour the
+  // values (valueMappings below). A series is a thing (a number, an instance).
+  stateTimeline(title, targets, mappings, description, w=12, h=8)::
+    panel('state-timeline', title, targets, 'short', w, h, description) {
+      fieldConfig+: { defaults+: { mappings: mappings, color: { mode: 'thresholds' }, custom: { fillOpacity: 80, lineWidth: 0 } } },
+      options: { mergeValues: true, showValue: 'auto', alignValue: 'left', rowHeight: 0.9, legend: { showLegend: false }, tooltip: { mode: 'single' } },
+    },
+
+  // Instant queries as rows (target(..., instant=true, format='table')). `hidden`: columns
+  // not shown (Prometheus adds Time, and Value when the labels say it all); `overrides`
+  // per column, e.g. column('status', mappings, colour=true).
+  table(title, targets, description, unit='short', w=12, h=8, hidden=['Time'], overrides=[], sortBy=[])::
+    panel('table', title, targets, unit, w, h, description) {
+      fieldConfig+: { overrides: overrides },
+      options: { showHeader: true, cellHeight: 'sm', footer: { show: false }, sortBy: sortBy },
+      transformations: [{ id: 'organize', options: { excludeByName: { [c]: true for c in hidden } } }],
+    },
+  // A table column (matched by the name Prometheus gives it: the label, or `Value`).
+  column(name, mappings=[], displayName=null, colour=false):: {
+    matcher: { id: 'byName', options: name },
+    properties: [{ id: 'mappings', value: mappings }]
+                + (if displayName == null then [] else [{ id: 'displayName', value: displayName }])
+                + (if colour then [{ id: 'custom.cellOptions', value: { type: 'color-background' } }] else []),
+  },
+  // A series' display name: `{{code}}` in a legend becomes "131026 Message undeliverable".
+  seriesName(name, displayName):: {
+    matcher: { id: 'byName', options: name },
+    properties: [{ id: 'displayName', value: displayName }],
+  },
+
+  // Value mappings: {'1': ['open', 'green'], ...} -> Grafana's `value` mapping; and a
+  // `range` mapping [from, to] -> text.
+  valueMappings(values)::
+    local keys = std.objectFields(values);
+    [{
+      type: 'value',
+      options: {
+        [keys[i]]: { text: values[keys[i]][0], index: i }
+                   + (if std.length(values[keys[i]]) > 1 then { color: values[keys[i]][1] } else {})
+        for i in std.range(0, std.length(keys) - 1)
+      },
+    }],
+  rangeMapping(from, to, text):: { type: 'range', options: { from: from, to: to, result: { text: text, index: 0 } } },
+
+  // A horizontal band of panels with a title (pure layout: no query, no description).
+  row(title):: { type: 'row', title: title, collapsed: false, panels: [], gridPos: { w: 24, h: 1 } },
 
   // A Prometheus histogram as a heatmap: one row per bucket (`le`), counts per interval.
   heatmap(title, target, unit, description, w=12, h=8)::

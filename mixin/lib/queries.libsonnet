@@ -36,6 +36,22 @@
     'sum by (queue) (rate(%(ns)s_queue_messages_failed_total{%(exporterSelector)s}[%(w)s]))\n/\n' % r
     + $.queueFinishedRate(c, window),
 
+  // Events counted by `metric` (without the prefix) in `window`, summed `by`, for alerts
+  // that fire on any event. A labelled counter appears at its first increment (value 1),
+  // which increase() cannot see: the first QR code of an instance would go unnoticed. So a
+  // series absent `window` ago counts with its whole value (`or` keeps it over its
+  // increase, which ignores that first 1), but only if the exporter was already scraped
+  // then: on Prometheus' first run every series is "new" and old counts must not fire.
+  eventsIn(c, metric, window, by)::
+    local r = c { m: '%s_%s{%s}' % [c.ns, metric, c.exporterSelector], w: window, by: by };
+    std.rstripChars(|||
+      sum by (%(by)s) (
+        ((%(m)s > 0 unless %(m)s offset %(w)s) and on () count(up{%(exporterSelector)s} offset %(w)s) > 0)
+        or
+        increase(%(m)s[%(w)s])
+      )
+    ||| % r, '\n'),
+
   // Messages waiting per queue. Every exporter replica reads the same Redis keys, so
   // replicas are collapsed with max before priorities are added up: two replicas must
   // not double a backlog.

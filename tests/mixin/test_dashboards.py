@@ -40,6 +40,9 @@ SPEC_ANALYTICS = ["Message flow (sent, delivered, read)", "Delivery rate", "Read
                   "Conversion value", "Handoffs", "Response time", "Today's conversions",
                   "Today's revenue", "Leads captured today", "Appointments today"]
 
+# Pure layout: a row only groups panels and shows nothing of its own.
+LAYOUT_PANELS = {"row"}
+
 # Grafana's variables, replaced by something PromQL accepts before parsing.
 GRAFANA_RANGES = {"$__rate_interval": "5m", "$__range": "1d", "$__interval": "1m"}
 
@@ -123,7 +126,7 @@ def test_grid_titles_units(path):
             for y in range(g["y"], g["y"] + g["h"]):
                 assert (x, y) not in cells, f"{p['title']} overlaps {cells[(x, y)]}"
                 cells[(x, y)] = p["title"]
-        if p["type"] not in ("text", "logs"):
+        if p["type"] not in ("text", "logs", *LAYOUT_PANELS):
             assert p["fieldConfig"]["defaults"].get("unit"), f"{p['title']}: no unit"
 
 
@@ -227,9 +230,6 @@ def test_bullmq_state_is_on_a_dashboard():
             "anclora_bullmq_queue_paused"} <= used
 
 
-# Pure layout: a row only groups panels and shows nothing of its own.
-LAYOUT_PANELS = {"row"}
-
 
 def test_every_panel_has_a_description():
     """The issue counted 49 of 78 panels without a description (45 of 86 once the BullMQ
@@ -258,3 +258,52 @@ def test_the_panel_an_alert_links_to_names_the_alert():
                 if not re.search(rf"\b{r['alert']}\b", p.get("description", "")):
                     unnamed.append(f"{r['alert']} -> {uid}: {p['title']}")
     assert not unnamed, "panels that do not name the alert linking to them:\n" + "\n".join(unnamed)
+
+
+def test_meta_error_code_meanings_are_the_catalogs_codes():
+    """One meaning per code the exporter can put in `error_code` (catalog order), none
+    empty: a code without one would show bare in the legends and the table."""
+    from tools import meta_error_codes
+
+    assert list(meta_error_codes.MEANINGS) == list(catalog.META_ERROR_CODES)
+    assert all(m.strip() for m in meta_error_codes.MEANINGS.values())
+
+
+def test_failures_by_error_code_show_each_codes_meaning():
+    """Issue 12: failures by Meta error code with the code's meaning, in the legend (a
+    display name per series) and in the range table (a value mapping of its column)."""
+    from tools.meta_error_codes import MEANINGS
+
+    panels = {p["title"]: p for p in _dashboards()["whatsapp"]["panels"]}
+    series = panels["Failures by error code"]
+    assert series["targets"][0]["legendFormat"] == "{{error_code}}"
+    names = {o["matcher"]["options"]: o["properties"][0]["value"]
+             for o in series["fieldConfig"]["overrides"]}
+    assert names == {code: f"{code} {meaning}" for code, meaning in MEANINGS.items()}
+    assert names["131026"] == "131026 Message undeliverable"
+
+    table = panels["Failures by error code (range)"]
+    (column,) = [o for o in table["fieldConfig"]["overrides"]
+                 if o["matcher"]["options"] == "error_code"]
+    (mappings,) = [p["value"] for p in column["properties"] if p["id"] == "mappings"]
+    assert {k: v["text"] for k, v in mappings[0]["options"].items()} == names
+
+
+# The operator's side of issue 12: the panels it asks for on the WhatsApp dashboard.
+WEBHOOK_PANELS = ["Delivery funnel", "Delivery and read ratios", "Failures by error code",
+                  "Failures by error code (range)", "Estimated cost today",
+                  "Estimated cost this month", "Quality rating", "Messaging limit",
+                  "Flagged numbers", "Instance connection", "QR codes requested",
+                  "Template status", "Webhook intake"]
+
+
+def test_whatsapp_dashboard_has_the_webhook_panels():
+    panels = {p["title"]: p for p in _dashboards()["whatsapp"]["panels"]}
+    assert set(WEBHOOK_PANELS) <= set(panels)
+    assert panels["Estimated cost today"]["timeFrom"] == "now/d"
+    assert panels["Estimated cost this month"]["timeFrom"] == "now/M"
+    assert {panels[t]["fieldConfig"]["defaults"]["unit"]
+            for t in ("Estimated cost today", "Estimated cost this month")} == {"currencyEUR"}
+    assert panels["Template status"]["type"] == "table"
+    assert panels["Instance connection"]["type"] == panels["Quality rating"]["type"] == "state-timeline"
+
