@@ -196,6 +196,11 @@ def test_demo_profile_only_writes_traffic_for_the_exporter_service(resolved):
     assert demo["build"]["target"] == "demo"
     assert "--traffic-only" in demo["command"]
     assert demo["environment"]["ANCLORA_REDIS_URL"] == "redis://redis:6379/0"
+    # The platforms' webhooks reach the exporter service, signed with its own secrets.
+    assert demo["command"][-2:] == ["--webhooks-to", "http://exporter:9464"]
+    exporter = resolved["services"]["exporter"]["environment"]
+    for secret in ("ANCLORA_META_APP_SECRET", "ANCLORA_EVOLUTION_WEBHOOK_TOKEN"):
+        assert demo["environment"][secret] == exporter[secret]
 
 
 # --- profile `ha` (docs/scaling.md) --------------------------------------------------------

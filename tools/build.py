@@ -18,7 +18,7 @@ from typing import Callable
 from exporter import catalog, config
 from exporter.ingest import meta_codes, schema
 
-from . import meta_error_codes, mixin_build, stack
+from . import mixin_build, stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- BEGIN GENERATED {} -->", "<!-- END GENERATED {} -->"
@@ -53,7 +53,7 @@ def _compose(root: Path) -> str:
 
 def mixin_inputs() -> list[tuple[str, Callable[[], str]]]:
     """Generated files the mixin itself reads: written before the mixin is evaluated."""
-    return [("mixin/lib/meta_error_codes.json", meta_error_codes.as_json)]
+    return [("mixin/lib/meta_error_codes.json", meta_codes.as_json)]
 
 
 def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
@@ -66,7 +66,6 @@ def outputs(root: Path = ROOT) -> list[tuple[str, Callable[[], str]]]:
         ("docs/events.md",
          lambda: splice((root / "docs/events.md").read_text(), "events", schema.as_markdown())),
         ("docs/whatsapp-error-codes.md", meta_codes.as_markdown),
-        ("exporter/ingest/meta_error_codes.json", meta_codes.as_json),
     ]
     outs += mixin_build.outputs(root)  # the dashboards and alerts
     return outs

@@ -3,7 +3,7 @@
 The catalog's closed set of ``whatsapp_message_failures_total{error_code}`` values is made
 from this table (any other code is published as ``other``), and ``python -m tools.build``
 writes it out for people and dashboards: ``docs/whatsapp-error-codes.md`` and
-``exporter/ingest/meta_error_codes.json`` (code -> meaning, for Grafana value mappings).
+``mixin/lib/meta_error_codes.json`` (code -> meaning: legends, value mappings, alert text).
 
 Source: Meta's "WhatsApp error codes" page (developers.facebook.com, Cloud API, checked
 2026-11). The meanings are ours, short enough for a legend; the page has the details.
@@ -81,9 +81,15 @@ MEANINGS: dict[str, str] = {
 RATE_LIMIT_CODES = frozenset({"130429", "131048", "131056"})
 
 
+OTHER_MEANING = "Undocumented code"  # the catalog's bucket for any code not in MEANINGS
+
+
 def as_json() -> str:
-    """``exporter/ingest/meta_error_codes.json``: {code: meaning}, numeric order."""
-    return json.dumps(dict(sorted(MEANINGS.items(), key=lambda kv: int(kv[0]))), indent=2) + "\n"
+    """``mixin/lib/meta_error_codes.json``, which the dashboards and alerts read: {code:
+    meaning} for every value of the catalog's ``error_code``, in its order (numeric, then
+    ``other``)."""
+    ordered = dict(sorted(MEANINGS.items(), key=lambda kv: int(kv[0])))
+    return json.dumps({**ordered, "other": OTHER_MEANING}, indent=2) + "\n"
 
 
 def as_markdown() -> str:

@@ -3,7 +3,8 @@ traffic behind a real Prometheus: the queries are evaluated the way Grafana woul
 ($__rate_interval, $__interval, $__range substituted, every variable at "All"), against the
 stack of tests/support/alerting.py (the exporter, node-exporter, redis-exporter,
 Prometheus with the shipped rules, Alertmanager) fed by `python -m anclora_demo
---traffic-only --scenario busy`.
+--traffic-only --scenario busy --webhooks-to <the exporter>`, which also posts the
+WhatsApp platforms' webhooks and serves the Graph API the exporter polls.
 
 A panel may be empty only for a reason listed in EMPTY_BECAUSE; the test prints every
 empty target and fails on one not listed (and on a listed one that has data again, so the
@@ -23,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from anclora_demo.whatsapp import PHONE_NUMBER_ID, free_port
 from tests.support.alerting import missing_binaries, running_stack, targets_up, until
 from tests.support.procs import terminate
 
@@ -33,6 +35,16 @@ ROOT = Path(__file__).resolve().parents[2]
 # Grafana's built-in variables, as it would set them for a short range at 1 s scrapes.
 GRAFANA = {"$__rate_interval": "15s", "$__interval": "5s", "$__range": "5m"}
 TRAFFIC_SECONDS = 20
+# The WhatsApp platforms' side: the demo posts Meta and Evolution webhooks to the exporter
+# and serves the Graph API the exporter polls; both read these secrets and addresses.
+WEBHOOKS_ENV = {"ANCLORA_META_APP_SECRET": "e2e-app-secret",
+                "ANCLORA_META_VERIFY_TOKEN": "e2e-verify",
+                "ANCLORA_EVOLUTION_WEBHOOK_TOKEN": "e2e-evolution",
+                "ANCLORA_META_ACCESS_TOKEN": "e2e-graph-token",
+                "ANCLORA_META_GRAPH_URL": f"http://127.0.0.1:{free_port()}/v26.0",
+                "ANCLORA_META_POLL_SECONDS": "10",
+                "ANCLORA_META_PHONE_NUMBER_IDS": PHONE_NUMBER_ID,
+                "ANCLORA_META_RATES": "marketing=0.0509,utility=0.0166,authentication=0.0166"}
 
 # (dashboard, panel title) -> why it may show no data in this test.
 EMPTY_BECAUSE: dict[tuple[str, str], str] = {
@@ -73,15 +85,18 @@ async def stack(tmp_path):
     rules = sorted((ROOT / "alerts").glob("*.yml"))
     # The demo creates its queue after the exporter started: look for it every second.
     async with running_stack(tmp_path, rules, rules_once_scraped=True,
-                             exporter_env={"ANCLORA_QUEUE_DISCOVERY_SECONDS": "1"}) as s:
+                             exporter_env={"ANCLORA_QUEUE_DISCOVERY_SECONDS": "1",
+                                           **WEBHOOKS_ENV}) as s:
         yield s
 
 
 async def test_every_prometheus_panel_shows_data_with_the_busy_demo(stack):
     await until(lambda: targets_up(stack), 40, "all targets up", stack)
-    env = {**os.environ, "ANCLORA_REDIS_URL": stack.redis.url, "ANCLORA_LOG_LEVEL": "warn"}
+    env = {**os.environ, "ANCLORA_REDIS_URL": stack.redis.url, "ANCLORA_LOG_LEVEL": "warn",
+           **WEBHOOKS_ENV}
     demo = subprocess.Popen([sys.executable, "-m", "anclora_demo", "--traffic-only",
-                             "--scenario", "busy", "--seed", "7"], env=env, cwd=ROOT,
+                             "--scenario", "busy", "--seed", "7",
+                             "--webhooks-to", stack.url("exporter")], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         await asyncio.sleep(TRAFFIC_SECONDS)

@@ -263,16 +263,15 @@ def test_the_panel_an_alert_links_to_names_the_alert():
 def test_meta_error_code_meanings_are_the_catalogs_codes():
     """One meaning per code the exporter can put in `error_code` (catalog order), none
     empty: a code without one would show bare in the legends and the table."""
-    from tools import meta_error_codes
-
-    assert list(meta_error_codes.MEANINGS) == list(catalog.META_ERROR_CODES)
-    assert all(m.strip() for m in meta_error_codes.MEANINGS.values())
+    meanings = json.loads((ROOT / "mixin/lib/meta_error_codes.json").read_text())
+    assert list(meanings) == list(catalog.META_ERROR_CODES)
+    assert all(m.strip() for m in meanings.values())
 
 
 def test_failures_by_error_code_show_each_codes_meaning():
     """Issue 12: failures by Meta error code with the code's meaning, in the legend (a
     display name per series) and in the range table (a value mapping of its column)."""
-    from tools.meta_error_codes import MEANINGS
+    MEANINGS = json.loads((ROOT / "mixin/lib/meta_error_codes.json").read_text())
 
     panels = {p["title"]: p for p in _dashboards()["whatsapp"]["panels"]}
     series = panels["Failures by error code"]
@@ -280,7 +279,7 @@ def test_failures_by_error_code_show_each_codes_meaning():
     names = {o["matcher"]["options"]: o["properties"][0]["value"]
              for o in series["fieldConfig"]["overrides"]}
     assert names == {code: f"{code} {meaning}" for code, meaning in MEANINGS.items()}
-    assert names["131026"] == "131026 Message undeliverable"
+    assert names["131026"].startswith("131026 Message undeliverable")
 
     table = panels["Failures by error code (range)"]
     (column,) = [o for o in table["fieldConfig"]["overrides"]
