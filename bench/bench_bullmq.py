@@ -136,29 +136,29 @@ async def _packing(url: str) -> dict:
     ``packs == [28, 1, 1, 1]`` for 2 queues)."""
     from redis.asyncio.connection import Connection
     packs, writes = [], []
-    real_pack, real_send = Connection.pack_commands, Connection.send_packed_command
+    real_pack, real_send = Connection.pack_commands, asyncio.StreamWriter.writelines
 
     def pack(self, cmds):
         packs.append(len(cmds))
         return real_pack(self, cmds)
 
-    async def send(self, *a, **kw):
+    def send(self, *a, **kw):
         writes.append(1)
-        return await real_send(self, *a, **kw)
+        return real_send(self, *a, **kw)
 
     redis = Redis.from_url(url, socket_timeout=5)
     await redis.ping()  # the connection's handshake is writes too: made before counting
     # Named queues: discovery's SCANs would be writes of their own.
     names = tuple(f"bench-{i:02d}" for i in range(QUEUES))
     collector = BullMQCollector(redis, Config.defaults(redis_url=url, queues=names))
-    Connection.pack_commands, Connection.send_packed_command = pack, send
+    Connection.pack_commands, asyncio.StreamWriter.writelines = pack, send
     try:
         for _ in range(3):
             await collector.collect()
     finally:
-        Connection.pack_commands, Connection.send_packed_command = real_pack, real_send
+        Connection.pack_commands, asyncio.StreamWriter.writelines = real_pack, real_send
         await redis.aclose()
-    state = len(collector._reads[1])
+    state = len(collector._reads[1].cmds)
     return {"name": "commands packed over 3 scrapes of 50 queues (state reads, then age lookups)",
             "figure": packs, "baseline": [state] + [packs[-1]] * 3,
             "baseline_name": "state reads packed once, one age lookup per scrape",

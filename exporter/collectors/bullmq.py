@@ -10,8 +10,8 @@ trip, but would need EVAL rights and a script cache on the user's Redis).
 
 A round trip is not redis-py's pipeline, whose per-reply timeout and response callbacks
 were most of a scrape's cost at ~750 replies: ``exporter/fastpath/redis.py`` writes the
-commands at once (packed once while the queue list stays the same) and reads the raw
-replies on one pooled connection under a single timeout.
+commands at once (packed once while the queue list stays the same) and takes the raw
+replies straight from the connection's hiredis reader, under a single timeout.
 
 State semantics follow the client's ``getJobCounts`` for the queue's BullMQ generation
 (``meta.version``): up to 5.x a paused queue's jobs sit in the ``paused`` list and are
@@ -150,8 +150,7 @@ class BullMQCollector:
         self.unpublishable = 0  # discovered queues whose names may not be label values
         self._discovered_at: float | None = None
         self.round_trips = 0  # pipelined round trips made, for tests and the benchmark
-        self._reads: tuple = (None, [], [])  # (queues, their commands, commands per queue)
-        self._packed: tuple = (None, None)   # (commands list, its packed bytes)
+        self._reads: tuple = (None, None, [])  # (queues, their commands, commands per queue)
 
     # --- which queues ------------------------------------------------------------
     async def queue_names(self) -> list[str]:
@@ -183,15 +182,11 @@ class BullMQCollector:
         return list(self._queues)
 
     # --- reading -----------------------------------------------------------------
-    async def round_trip(self, cmds: list[tuple], cache: bool = False) -> list:
-        """Replies (raw bytes/ints, an error reply as its exception) to ``cmds``, in one
-        write and under one timeout (fastpath.redis.round_trip). ``cache``: reuse the
-        packed bytes while the same ``cmds`` list is sent again."""
-        packed = self._packed[1] if cache and self._packed[0] is cmds else None
-        out, packed = await fastpath_redis.round_trip(self.redis, cmds, packed)
-        if cache:
-            self._packed = (cmds, packed)
-        if cmds:
+    async def round_trip(self, *parts: fastpath_redis.Part) -> list:
+        """Replies (raw bytes/ints, an error reply as its exception) to the parts'
+        commands, in one write and under one timeout (fastpath.redis.round_trip)."""
+        out = await fastpath_redis.round_trip(self.redis, *parts)
+        if out:
             self.round_trips += 1
         return out
 
@@ -201,9 +196,9 @@ class BullMQCollector:
             queues + [self.config.dlq_queues[q] for q in queues if q in self.config.dlq_queues]))
         if self._reads[0] != wanted:  # the same queues: the same commands, packed once
             per_queue = [queue_reads(self.prefix, q, self.priorities) for q in wanted]
-            self._reads = (wanted, [c for cmds in per_queue for c in cmds],
+            self._reads = (wanted, fastpath_redis.Part([c for cmds in per_queue for c in cmds]),
                            [len(cmds) for cmds in per_queue])
-        replies = await self.round_trip(self._reads[1], cache=True)
+        replies = await self.round_trip(self._reads[1])
         states, i = {}, 0
         for q, n in zip(wanted, self._reads[2]):
             states[q] = parse_queue(replies[i:i + n], self.priorities)
@@ -216,8 +211,8 @@ class BullMQCollector:
         ages = {q: 0.0 for q in states}
         if not asks:
             return ages
-        replies = await self.round_trip(
-            [("HGET", f"{self.prefix}:{q}:{jid}", "timestamp") for q, jid in asks])
+        replies = await self.round_trip(fastpath_redis.Part(
+            [("HGET", f"{self.prefix}:{q}:{jid}", "timestamp") for q, jid in asks]))
         now = self.clock()
         by_queue: dict[str, list] = {}
         for (q, _), ts in zip(asks, replies):

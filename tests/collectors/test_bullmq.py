@@ -210,9 +210,9 @@ async def test_one_round_trip_for_many_queues(redis_url, client, monkeypatch):
     executions = []
     real = BullMQCollector.round_trip
 
-    async def counting(self, cmds, *a, **kw):
-        executions.append(len(cmds))
-        return await real(self, cmds, *a, **kw)
+    async def counting(self, *parts):
+        executions.append(sum(len(p.cmds) for p in parts))
+        return await real(self, *parts)
 
     monkeypatch.setattr(BullMQCollector, "round_trip", counting)
     c = BullMQCollector(client, config(redis_url, queues=tuple(f"q{i:02d}" for i in range(20))))
