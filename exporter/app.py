@@ -109,6 +109,8 @@ class Exporter:
         self.extra_routes: list[tuple[str, str, object]] = [  # (method, path, handler)
             ("POST", "/events", make_handler(self.ingestor, config.auth_token,
                                              config.max_body_bytes, config.http_body_timeout))]
+        if self.bullmq.discovery is not None:  # queues looked for off the scrape path
+            self.background.append(self.bullmq.discovery)
         if config.events_stream:
             self.background.append(self.events_consumer())
         if config.bullmq_events:

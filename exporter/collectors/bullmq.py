@@ -18,11 +18,13 @@ State semantics follow the client's ``getJobCounts`` for the queue's BullMQ gene
 reported as ``paused``; from 6.x (and the Python client, which writes no version) they
 stay in ``wait`` with ``meta.paused=1`` and are reported as ``waiting``, ``paused`` = 0.
 ``parse_queue`` turns the raw replies into counts and is unit-tested on literal values.
+
+Which queues: ANCLORA_QUEUES, or those ``QueueDiscovery`` found (in the background, off
+the scrape path: see bullmq_discovery.py).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import time
 from dataclasses import dataclass, field
@@ -32,10 +34,9 @@ from redis.exceptions import RedisError
 
 from ..catalog import BULLMQ_STATES
 from ..fastpath import redis as fastpath_redis
-from ..labels import label_value
-from ..logs import RateLimitedLog, get_logger
 from ..metrics import OTHER, gauge
 from ..scrape import PartialScrape
+from .bullmq_discovery import QueueDiscovery
 
 PRIORITY_SHIFT = 2 ** 32
 _V5_OR_OLDER = re.compile(r"^bullmq:([0-5])\.")
@@ -136,50 +137,31 @@ def oldest_age(timestamps: list, now: float) -> float:
 class BullMQCollector:
     name = "bullmq"
 
-    def __init__(self, redis: Redis, config, clock=time.time, monotonic=time.monotonic):
+    def __init__(self, redis: Redis, config, clock=time.time):
         self.redis = redis
         self.config = config
         self.ns = config.namespace
         self.prefix = config.bullmq_prefix
         self.names = dict(config.priority_names)
         self.priorities = sorted(p for p in self.names if p > 0)
-        self.clock, self.monotonic = clock, monotonic
-        self._queues: list[str] = []
-        self._capped = False
-        self._warn = RateLimitedLog(get_logger("queue"), 600)
-        self.unpublishable = 0  # discovered queues whose names may not be label values
-        self._discovered_at: float | None = None
+        self.clock = clock
+        self.discovery = None if config.queues else QueueDiscovery(redis, config)
         self.round_trips = 0  # pipelined round trips made, for tests and the benchmark
         self._reads: tuple = (None, None, [])  # (queues, their commands, commands per queue)
 
     # --- which queues ------------------------------------------------------------
     async def queue_names(self) -> list[str]:
-        """Watched queues: the configured list, or a SCAN re-run at most every 30 s."""
-        if self.config.queues:
+        """Watched queues: the configured list, or those discovery found (waiting for its
+        first pass if none has completed yet)."""
+        if self.discovery is None:
             return list(self.config.queues)
-        now = self.monotonic()
-        # Not at every scrape: a SCAN walks the whole keyspace.
-        if (self._discovered_at is None
-                or now - self._discovered_at >= self.config.queue_discovery_interval):
-            found = set()
-            head, tail = f"{self.prefix}:", ":meta"
-            async for key in self.redis.scan_iter(match=f"{self.prefix}:*:meta", count=1000):
-                key = _s(key)
-                q = key[len(head):-len(tail)]
-                if q and fnmatch.fnmatchcase(q, self.config.queue_pattern):
-                    found.add(q)
-            # A queue per customer (named after a phone number or a JID) is private and
-            # unbounded: it is not watched, as its name may not become a label value.
-            refused = {q for q in found if label_value(q) is None}
-            if refused:
-                self._warn.warning("unpublishable", "queues not watched: their names may "
-                                   "not be published", queues=len(refused))
-            self.unpublishable = len(refused)
-            ordered = sorted(found - refused)
-            self._capped = len(ordered) > self.config.max_queues
-            self._queues = ordered[:self.config.max_queues]
-            self._discovered_at = now
-        return list(self._queues)
+        await self.discovery.ready()
+        return list(self.discovery.names)
+
+    @property
+    def unpublishable(self) -> int:
+        """Discovered queues whose names may not be label values (not watched)."""
+        return self.discovery.unpublishable if self.discovery else 0
 
     # --- reading -----------------------------------------------------------------
     async def round_trip(self, *parts: fastpath_redis.Part) -> list:
@@ -231,9 +213,10 @@ class BullMQCollector:
     def _self_metrics(self, queues: list[str], up: dict[str, float]) -> list:
         ns = self.ns
         fams = [gauge("exporter_queue_up", ns, (((q,), up.get(q, 0.0)) for q in queues))]
-        if not self.config.queues and self._discovered_at is not None:
-            fams += [gauge("exporter_queues_discovered", ns, [((), float(len(self._queues)))]),
-                     gauge("exporter_queues_capped", ns, [((), float(self._capped))])]
+        d = self.discovery
+        if d is not None and d.passes:
+            fams += [gauge("exporter_queues_discovered", ns, [((), float(len(d.names)))]),
+                     gauge("exporter_queues_capped", ns, [((), float(d.capped))])]
         return fams
 
     async def collect(self):
@@ -243,9 +226,9 @@ class BullMQCollector:
             states = await self.read(queues)
             ages = await self.read_ages({q: states[q] for q in queues})
         except (RedisError, OSError) as e:
+            known = self.discovery.names if self.discovery else list(self.config.queues)
             raise PartialScrape(f"bullmq: redis unreachable: {type(e).__name__}",
-                                self._self_metrics(self._queues or list(self.config.queues),
-                                                   {})) from e
+                                self._self_metrics(known, {})) from e
         ok = [q for q in queues if not states[q].error]
         jobs, waiting, active, dlq, age, paused = [], [], [], [], [], []
         for q in ok:
