@@ -158,7 +158,7 @@ async def _packing(url: str) -> dict:
     finally:
         Connection.pack_commands, asyncio.StreamWriter.writelines = real_pack, real_send
         await redis.aclose()
-    state = len(collector._reads[1].cmds)
+    state = len(collector.plan(list(names)).reads.cmds)
     return {"name": "commands packed over 3 scrapes of 50 queues (state reads, then age lookups)",
             "figure": packs, "baseline": [state] + [packs[-1]] * 3,
             "baseline_name": "state reads packed once, one age lookup per scrape",
