@@ -208,10 +208,12 @@ def _start(cmd: list[str], port: int, env: dict | None = None) -> subprocess.Pop
     return proc
 
 
-def _ours(server: RedisServer, queues: int) -> tuple[subprocess.Popen, int]:
+def _ours(server: RedisServer, queues: int, **env: str) -> tuple[subprocess.Popen, int]:
+    """``python -m exporter serve`` watching the first ``queues`` queues discovery finds
+    (other settings in ``env``), and its port."""
     port = free_port()
     env = {**os.environ, "ANCLORA_REDIS_URL": server.url, "ANCLORA_MAX_QUEUES": str(queues),
-           "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{port}", "ANCLORA_LOG_LEVEL": "error"}
+           "ANCLORA_LISTEN_ADDRESS": f"127.0.0.1:{port}", "ANCLORA_LOG_LEVEL": "error", **env}
     return _start([sys.executable, "-m", "exporter", "serve"], port, env), port
 
 

@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from ..labels import label_value
 from ..logs import RateLimitedLog, get_logger
 
-SCAN_COUNT = 1000  # keys Redis looks at per call: ~0.1 ms of its time
+SCAN_COUNT = 250  # keys Redis looks at per call: ~0.1 ms of its time (p50, 100k keys)
 PAUSE_FACTOR = 2.0  # pause after a call, in multiples of the call's own duration
 
 
