@@ -26,6 +26,7 @@ from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .fastpath import prometheus as fastpath_prometheus
 from .fastpath.prometheus import escape_label_value
 
 _ESCAPING = openmetrics.UNDERSCORES
@@ -72,6 +73,56 @@ class TextFamily(Metric):
         if self._samples is None:
             self._samples = self._make_samples()
         return self._samples
+
+
+class MetricLines:
+    """The sample lines of a prometheus_client Counter, Gauge or Histogram, written from
+    its children (``fastpath.prometheus.children``) rather than from the Sample objects
+    its collect() makes, with each child's label text kept from one render to the next.
+    None when the metric has not the shape the fast path reads: render its samples."""
+
+    def __init__(self, metric):
+        self.metric = metric
+        self._text: dict[tuple, object] = {}  # label values -> label text of the child's lines
+
+    def __call__(self) -> str | None:
+        got = fastpath_prometheus.children(self.metric)
+        if got is None:
+            return None
+        if len(self._text) > 2 * len(got.items):  # children removed: forget their text
+            self._text = {}
+        texts, out = self._text, []
+        append = out.append
+        if got.kind != "histogram":
+            name = got.name + "_total" if got.kind == "counter" else got.name
+            for key, get in got.items:
+                text = texts.get(key)
+                if text is None:
+                    text = texts[key] = line_prefix(name, dict(zip(got.labelnames, key))) + " "
+                append(text)
+                append(value_text(get()))
+                append("\n")
+            return "".join(out)
+        with_sum = got.bounds[0] >= 0
+        for key, child in got.items:
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = self._histogram_text(got, key)
+            cumulative, total = fastpath_prometheus.histogram_counts(child)
+            for prefix, v in zip(text, cumulative):
+                append(f"{prefix}{value_text(v)}\n")
+            append(f"{text[-2]}{value_text(cumulative[-1])}\n")
+            if with_sum:
+                append(f"{text[-1]}{value_text(total)}\n")
+        return "".join(out)
+
+    @staticmethod
+    def _histogram_text(got, key: tuple) -> tuple[str, ...]:
+        labels = dict(zip(got.labelnames, key))
+        return (*(line_prefix(got.name + "_bucket", {**labels, "le": floatToGoString(b)}) + " "
+                  for b in got.bounds),
+                line_prefix(got.name + "_count", labels) + " ",
+                line_prefix(got.name + "_sum", labels) + " ")
 
 
 class Renderer:
