@@ -147,17 +147,6 @@ def waiting_by_priority(states: QueueStates, names: dict[int, str]) -> dict[str,
     return out
 
 
-def oldest_age(timestamps: list, now: float) -> float:
-    """Age in seconds of the oldest of the job ``timestamp`` fields (ms); 0 when none."""
-    ages = []
-    for ts in timestamps:
-        try:
-            ages.append(max(now - float(_s(ts)) / 1000.0, 0.0))
-        except (TypeError, ValueError):
-            continue  # job hash gone or malformed: no age from it
-    return max(ages, default=0.0)
-
-
 # The families of a scrape, in order: (catalog name, label names after ``queue``).
 _FAMILIES = (("bullmq_jobs", ("state",)), ("queue_waiting_messages", ("priority",)),
              ("queue_active_messages", ()), ("queue_dlq_messages", ()),
@@ -171,7 +160,7 @@ class _Plan:
     trip) and the text of every line, values left as ``%`` fields: per family, per queue
     (``%d.0`` for counts, the usual case, and ``%s`` for any value), and for all the
     queues at once (a scrape where every queue has its lines, the usual case, formats a
-    family with one ``%``)."""
+    family with one ``%``); and the last text of each family of counts, with its values."""
 
     def __init__(self, queues: list[str], dlq: dict[str, str], prefix: str,
                  priorities: list[int], priority_labels: list[str], namespace: str):
@@ -185,6 +174,7 @@ class _Plan:
         self.label_values = (BULLMQ_STATES, priority_labels) + ((None,),) * 5
         self.templates: list[list[tuple[str, str]]] = []  # [family][queue] -> (%d, %s)
         self.all: list[tuple[str, str]] = []              # [family] -> every queue's
+        self.last: list[tuple] = [(None, "")] * len(_FAMILIES)  # [family] -> (values, text)
         for (name, extra), values in zip(_FAMILIES, self.label_values):
             spec = catalog.get(name)
             full_name = spec.full_name(namespace)
@@ -273,12 +263,14 @@ class BullMQCollector:
             self._guessed = asks
             self._guess = part if missing == asks else self._timestamps(asks)
         now = self.clock()
-        by_queue: dict[str, list] = {}
-        for q, jid in asks:
-            ts = stamps[q, jid]
-            by_queue.setdefault(q, []).append(None if isinstance(ts, Exception) else ts)
-        return states, [oldest_age(by_queue[q], now) if q in by_queue else 0.0
-                        for q in plan.queues]
+        oldest: dict[str, float] = {}  # the age of the older of a queue's tail jobs
+        for (q, _), ts in zip(asks, map(stamps.__getitem__, asks)):
+            try:  # ms since the epoch; a job hash gone or malformed gives no age
+                age = max(now - float(ts) / 1000.0, 0.0)
+            except (TypeError, ValueError):
+                continue
+            oldest[q] = max(oldest[q], age) if q in oldest else age
+        return states, [oldest.get(q, 0.0) for q in plan.queues]
 
     def _timestamps(self, asks: list[tuple[str, str]]) -> fastpath_redis.Part:
         return fastpath_redis.Part([("HGET", f"{self.prefix}:{q}:{jid}", "timestamp")
@@ -322,18 +314,28 @@ class BullMQCollector:
         for f, (present, columns) in enumerate(self._columns(plan, states, ages)):
             # queue by queue, each queue's values in label order
             values = tuple(columns[0] if len(columns) == 1 else chain.from_iterable(zip(*columns)))
-            if len(present) == len(plan.queues):
-                counts, other = plan.all[f]
-            else:
-                counts = "".join(plan.templates[f][i][0] for i in present)
-                other = "".join(plan.templates[f][i][1] for i in present)
-            if f != _AGE and (not values or max(values) < _PLAIN):
-                text = counts % values
-            else:
-                text = other % tuple(map(value_text, map(float, values)))
-            fams.append(TextFamily(self._empty[f], text,
+            fams.append(TextFamily(self._empty[f], self._text(plan, f, present, values),
                                    self._samples(plan, f, present, values)))
         return fams + self._discovery_metrics()
+
+    @staticmethod
+    def _text(plan: _Plan, f: int, present, values: tuple) -> str:
+        """A family's lines. A family of counts whose every queue has its lines, with no
+        value changed since the last scrape (idle queues), has the same text."""
+        if len(present) == len(plan.queues):
+            if f != _AGE and plan.last[f][0] == values:
+                return plan.last[f][1]
+            counts, other = plan.all[f]
+        else:
+            counts = "".join(plan.templates[f][i][0] for i in present)
+            other = "".join(plan.templates[f][i][1] for i in present)
+        if f != _AGE and (not values or max(values) < _PLAIN):
+            text = counts % values
+            if len(present) == len(plan.queues):
+                plan.last[f] = (values, text)
+        else:
+            text = other % tuple(map(value_text, map(float, values)))
+        return text
 
     def _samples(self, plan: _Plan, f: int, present, values: list):
         """The family's samples (made on first use), from the values its lines show."""
