@@ -17,6 +17,8 @@ block medians compared, so a burst of load on the shared machine hits both):
   another host);
 - GET /metrics on one keep-alive connection, no gzip, against prometheus-redis-exporter
   at 10, 50, 200 and 1,000 queues (and prometheus-node-exporter at 50); with gzip at 50;
+  at 1,000 queues also with every queue's counts changed before each scrape (the queues
+  are idle otherwise, and the collector keeps the text of a family that did not change);
 - full garbage-collector passes per scrape at each size (bench/scrape_probe.py).
 
 Run: ``python -m bench bullmq`` (env BENCH_ROUNDS, default 30).
@@ -33,6 +35,7 @@ import sys
 import threading
 import time
 
+import redis as redis_sync
 from redis.asyncio import Redis
 
 from exporter.collectors.bullmq import BullMQCollector
@@ -217,15 +220,31 @@ def _ours(server: RedisServer, queues: int, **env: str) -> tuple[subprocess.Pope
     return _start([sys.executable, "-m", "exporter", "serve"], port, env), port
 
 
-def _alternate(a: KeepAlive, b: KeepAlive, gzip_a: bool = False) -> tuple:
-    """(median s of a, of b, a's last body, b's last body) over alternating blocks."""
+def _alternate(a: KeepAlive, b: KeepAlive, gzip_a: bool = False, before=None) -> tuple:
+    """(median s of a, of b, a's last body, b's last body) over alternating blocks;
+    ``before()`` runs untimed before each GET of either."""
     ta, tb = [], []
     for _ in range(BLOCKS):
-        t, body_a = a.median(ROUNDS, gzip=gzip_a)
+        t, body_a = a.median(ROUNDS, gzip=gzip_a, before=before)
         ta.append(t)
-        t, body_b = b.median(ROUNDS)
+        t, body_b = b.median(ROUNDS, before=before)
         tb.append(t)
     return statistics.median(ta), statistics.median(tb), body_a, body_b
+
+
+class _EveryQueueBusy:
+    """Called before a scrape: one more completed job in every queue (one pipelined ZADD
+    per queue), so that every queue's counts changed since the last scrape."""
+
+    def __init__(self, url: str, names: list[str]):
+        self.r, self.names, self.n = redis_sync.Redis.from_url(url), names, 0
+
+    def __call__(self) -> None:
+        self.n += 1
+        pipe = self.r.pipeline(transaction=False)
+        for name in self.names:
+            pipe.zadd(f"bull:{name}:completed", {f"busy-{self.n}": self.n})
+        pipe.execute()
 
 
 def _gc_probe(url: str, queues: int) -> dict:
@@ -260,6 +279,14 @@ def _metrics_rows(server: RedisServer) -> list[dict]:
                                 ms_per_queue=round((mine - curve[CURVE[0]]) * 1e3
                                                    / (n - CURVE[0]), 4) if n != CURVE[0]
                                 else None))
+                if n == max(CURVE):
+                    busy = _EveryQueueBusy(server.url, queue_names(n))
+                    mine, theirs, body, _ = _alternate(ours, peer, before=busy)
+                    busy.r.close()
+                    rows.append(row(f"GET /metrics, {n} queues, every queue's counts changed "
+                                    "since the last scrape, keep-alive, no gzip, vs "
+                                    "prometheus-redis-exporter", mine * 1e3, theirs * 1e3, "ms",
+                                    "prometheus-redis-exporter", None, COMMAND))
                 if n == QUEUES:
                     node = KeepAlive(ports["node"])
                     mine, theirs, body, their_body = _alternate(ours, node)

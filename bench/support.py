@@ -82,12 +82,15 @@ class KeepAlive:
             raise RuntimeError(f"GET {path}: {response.status}")
         return elapsed, body
 
-    def median(self, rounds: int, path: str = "/metrics", gzip: bool = False
-               ) -> tuple[float, bytes]:
-        """(median seconds over ``rounds`` GETs after one warm-up, the last body)."""
+    def median(self, rounds: int, path: str = "/metrics", gzip: bool = False,
+               before=None) -> tuple[float, bytes]:
+        """(median seconds over ``rounds`` GETs after one warm-up, the last body);
+        ``before()``, if given, runs (untimed) before each GET."""
         _, body = self.get(path, gzip)
         times = []
         for _ in range(rounds):
+            if before is not None:
+                before()
             elapsed, body = self.get(path, gzip)
             times.append(elapsed)
         return statistics.median(times), body

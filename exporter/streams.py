@@ -441,7 +441,8 @@ class StreamConsumer:
                 return done
             raise
         for key, raw in _stream_replies(reply):
-            done += await self._deliver(key, self._decode(_pairs(raw)))
+            entries = _pairs(raw)
+            done += await self._deliver(key, _entries(entries) if self.decode else entries)
         return done
 
     def _reads(self, keys: list[str]) -> fastpath_redis.Part:
