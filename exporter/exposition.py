@@ -89,31 +89,33 @@ class MetricLines:
         got = fastpath_prometheus.children(self.metric)
         if got is None:
             return None
-        if len(self._text) > 2 * len(got.items):  # children removed: forget their text
+        if len(self._text) > 2 * len(got.keys):  # children removed: forget their text
             self._text = {}
         texts, out = self._text, []
         append = out.append
         if got.kind != "histogram":
             name = got.name + "_total" if got.kind == "counter" else got.name
-            for key, get in got.items:
+            for key, value in zip(got.keys, got.values):
                 text = texts.get(key)
                 if text is None:
                     text = texts[key] = line_prefix(name, dict(zip(got.labelnames, key))) + " "
                 append(text)
-                append(value_text(get()))
+                append(value_text(value.get()))
                 append("\n")
             return "".join(out)
         with_sum = got.bounds[0] >= 0
-        for key, child in got.items:
+        for key, child in zip(got.keys, got.values):
             text = texts.get(key)
             if text is None:
                 text = texts[key] = self._histogram_text(got, key)
-            cumulative, total = fastpath_prometheus.histogram_counts(child)
-            for prefix, v in zip(text, cumulative):
-                append(f"{prefix}{value_text(v)}\n")
-            append(f"{text[-2]}{value_text(cumulative[-1])}\n")
+            buckets, total = fastpath_prometheus.histogram_counts(child)
+            acc = 0.0
+            for prefix, bucket in zip(text, buckets):  # cumulative, as collect() writes them
+                acc += bucket.get()
+                append(f"{prefix}{value_text(acc)}\n")
+            append(f"{text[-2]}{value_text(acc)}\n")
             if with_sum:
-                append(f"{text[-1]}{value_text(total)}\n")
+                append(f"{text[-1]}{value_text(total.get())}\n")
         return "".join(out)
 
     @staticmethod
