@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from exporter.app import Exporter
+from exporter.app import Exporter, settle_heap
 from exporter.config import Config
 from exporter.exposition import generate_latest
 
@@ -35,6 +35,7 @@ async def probe(url: str, queues: int, rounds: int) -> dict:
 
     for _ in range(5):  # warm: discovery, packed commands, label text, thread pool
         await scrape()
+    settle_heap()  # as `python -m exporter serve` does once started
     full: list[float] = []
     started = [0.0]
 

@@ -8,6 +8,7 @@ Nothing else builds a collector, a stream consumer, a health check or a route: r
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import signal
@@ -204,6 +205,7 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await runner.cleanup()
         raise SystemExit(1) from None
     await exporter.start()
+    settle_heap()
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
     log.info("listening", extra={"listen": f"{host}:{port}"})
@@ -212,6 +214,16 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
     finally:
         await exporter.stop()
         await runner.cleanup()
+
+
+def settle_heap() -> None:
+    """Once the exporter is built: what start-up made lives as long as the process, and is
+    moved out of the garbage collector's sight (``gc.freeze``, documented "to speed up
+    collection"), so a full pass walks only what came after: ~0.3 ms instead of ~20 ms
+    holding the GIL (bench/scrape_probe.py), which scrapes, health probes and ingestion
+    waited for. Objects frozen are still freed by reference counting when dropped."""
+    gc.collect()
+    gc.freeze()
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
