@@ -205,9 +205,9 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
         await runner.cleanup()
         raise SystemExit(1) from None
     await exporter.start()
-    settle_heap()
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
+    settle_heap()  # after the signal handlers: a SIGTERM meanwhile still stops cleanly
     log.info("listening", extra={"listen": f"{host}:{port}"})
     try:
         await stop.wait()
