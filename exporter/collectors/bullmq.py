@@ -3,15 +3,16 @@
 Per scrape, ONE pipelined round trip reads every watched queue (and every configured
 dead-letter queue): list lengths, zset cards, ``meta`` paused/version, a ZCOUNT per named
 priority on ``prioritized`` (score = priority * 2^32 + counter) and the job id at the tail
-(oldest end) of ``wait`` and ``paused``. A second round trip runs only when some queue
-has a waiting job: the list holds job ids, not times, so the oldest job's ``timestamp``
-can only be read from its hash once its id is known (a Lua script could do both in one
+(oldest end) of ``wait`` and ``paused``. The list holds job ids, not times, so the oldest
+job's ``timestamp`` can only be read from its hash once its id is known: the same trip
+reads the timestamps of the jobs that were at the tails at the previous scrape, and a
+second trip runs only for the queues whose tail moved (a Lua script could do both in one
 trip, but would need EVAL rights and a script cache on the user's Redis).
 
 A round trip is not redis-py's pipeline, whose per-reply timeout and response callbacks
 were most of a scrape's cost at ~750 replies: ``exporter/fastpath/redis.py`` writes the
-commands at once (packed once while the queue list stays the same) and reads the raw
-replies on one pooled connection under a single timeout.
+commands at once (packed once while the queue list stays the same) and takes the raw
+replies straight from the connection's hiredis reader, under a single timeout.
 
 The families are ``TextFamily``s: their lines are formatted here, into label text made
 once per queue list (``_Plan``), so a scrape formats numbers only, and builds no sample
@@ -26,7 +27,7 @@ State semantics follow the client's ``getJobCounts`` for the queue's BullMQ gene
 (``meta.version``): up to 5.x a paused queue's jobs sit in the ``paused`` list and are
 reported as ``paused``; from 6.x (and the Python client, which writes no version) they
 stay in ``wait`` with ``meta.paused=1`` and are reported as ``waiting``, ``paused`` = 0.
-``parse_queue`` turns the raw replies into counts and is unit-tested on literal values.
+``QueueStates`` turns the raw replies into counts and is unit-tested on literal values.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ _PLAIN = 1_000_000  # below this, a count's text is "<n>.0" (value_text's repr o
 
 
 def queue_reads(prefix: str, queue: str, priorities: list[int]) -> list[tuple]:
-    """The commands read for one queue, in the order ``parse_queue`` expects them."""
+    """The commands read for one queue, in the order ``QueueStates`` expects them."""
     k = f"{prefix}:{queue}:"
     cmds = [("LLEN", k + "wait"), ("LLEN", k + "paused"), ("LLEN", k + "active"),
             ("ZCARD", k + "delayed"), ("ZCARD", k + "prioritized"),
@@ -147,7 +148,7 @@ def waiting_by_priority(states: QueueStates, names: dict[int, str]) -> dict[str,
     return out
 
 
-# The families of a scrape, in order: (catalog name, label names after ``queue``).
+# The families of a scrape, in order: (catalog name, the labels other than ``queue``).
 _FAMILIES = (("bullmq_jobs", ("state",)), ("queue_waiting_messages", ("priority",)),
              ("queue_active_messages", ()), ("queue_dlq_messages", ()),
              ("bullmq_oldest_waiting_job_age_seconds", ()), ("bullmq_queue_paused", ()),
@@ -169,8 +170,8 @@ class _Plan:
         self.wanted = list(dict.fromkeys(queues + [dlq[q] for q in queues if q in dlq]))
         self.reads = fastpath_redis.Part(
             [c for q in self.wanted for c in queue_reads(prefix, q, priorities)])
-        self.index = {q: i for i, q in enumerate(self.wanted)}
-        self.dlq = [self.index.get(dlq.get(q)) for q in queues]  # None: the failed set
+        index = {q: i for i, q in enumerate(self.wanted)}
+        self.dlq = [index.get(dlq.get(q)) for q in queues]  # None: the failed set
         self.label_values = (BULLMQ_STATES, priority_labels) + ((None,),) * 5
         self.templates: list[list[tuple[str, str]]] = []  # [family][queue] -> (%d, %s)
         self.all: list[tuple[str, str]] = []              # [family] -> every queue's
