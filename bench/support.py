@@ -1,9 +1,12 @@
-"""What the benchmarks share: a private redis-server on a free loopback port, timing."""
+"""What the benchmarks share: a private redis-server on a free loopback port, timing,
+keep-alive HTTP GETs, rows as ratios against a baseline of the same run."""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import shutil
+import statistics
 import socket
 import subprocess
 import tempfile
@@ -58,3 +61,53 @@ def best_of(n: int, fn) -> float:
 def percentile(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+class KeepAlive:
+    """GET requests on one persistent HTTP/1.1 connection, as Prometheus scrapes (it keeps
+    its connection to a target open between scrapes)."""
+
+    def __init__(self, port: int, timeout: float = 30.0):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def get(self, path: str = "/metrics", gzip: bool = False) -> tuple[float, bytes]:
+        """(seconds, body as sent) of one GET; ``gzip``: with ``Accept-Encoding: gzip``."""
+        headers = {"Accept-Encoding": "gzip" if gzip else "identity"}
+        start = time.perf_counter()
+        self.conn.request("GET", path, headers=headers)
+        response = self.conn.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status}")
+        return elapsed, body
+
+    def median(self, rounds: int, path: str = "/metrics", gzip: bool = False,
+               before=None) -> tuple[float, bytes]:
+        """(median seconds over ``rounds`` GETs after one warm-up, the last body);
+        ``before()``, if given, runs (untimed) before each GET."""
+        _, body = self.get(path, gzip)
+        times = []
+        for _ in range(rounds):
+            if before is not None:
+                before()
+            elapsed, body = self.get(path, gzip)
+            times.append(elapsed)
+        return statistics.median(times), body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def row(name: str, figure: float, baseline: float, unit: str, baseline_name: str,
+        target: str | None, command: str, **extra) -> dict:
+    """One bench row: ``ratio`` = figure / baseline, both measured in the same run, and
+    whether it meets ``target`` (e.g. "<= 1.5", ">= 0.7"; None: a figure of a curve)."""
+    ratio = figure / baseline
+    met = None
+    if target:
+        op, bound = target.split()
+        met = ratio <= float(bound) if op == "<=" else ratio >= float(bound)
+    return {"name": name, "figure": f"{figure:.4g} {unit}",
+            "baseline": f"{baseline_name}: {baseline:.4g} {unit}", "ratio": round(ratio, 3),
+            "target": target, "met": met, "command": command, **extra}

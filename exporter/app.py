@@ -8,6 +8,7 @@ Nothing else builds a collector, a stream consumer, a health check or a route: r
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import platform
 import signal
@@ -124,6 +125,8 @@ class Exporter:
             ("POST", "/events", make_handler(self.ingestor, config.auth_token,
                                              config.max_body_bytes, config.http_body_timeout)),
             *self.webhook_routes]
+        if self.bullmq.discovery is not None:  # queues looked for off the scrape path
+            self.background.append(self.bullmq.discovery)
         if config.events_stream:
             self.background.append(self.events_consumer())
         if config.bullmq_events:
@@ -268,12 +271,23 @@ async def run(cfg: Config, stop: asyncio.Event | None = None) -> None:
     await exporter.start()
     stop = stop or asyncio.Event()
     stop_on_signals(stop)
+    settle_heap()  # after the signal handlers: a SIGTERM meanwhile still stops cleanly
     log.info("listening", extra={"listen": f"{host}:{port}"})
     try:
         await stop.wait()
     finally:
         await exporter.stop()
         await runner.cleanup()
+
+
+def settle_heap() -> None:
+    """Once the exporter is built: what start-up made lives as long as the process, and is
+    moved out of the garbage collector's sight (``gc.freeze``, documented "to speed up
+    collection"), so a full pass walks only what came after: ~0.3 ms instead of ~20 ms
+    holding the GIL (bench/scrape_probe.py), which scrapes, health probes and ingestion
+    waited for. Objects frozen are still freed by reference counting when dropped."""
+    gc.collect()
+    gc.freeze()
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

@@ -220,8 +220,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Glob that discovered queue names must match."),
     Setting("queue_discovery_interval", "ANCLORA_QUEUE_DISCOVERY_SECONDS", "30",
             _float(0.5, 3600),
-            "How often queues are looked for again with SCAN (not at every scrape: a SCAN "
-            "walks the whole keyspace); a new queue is watched within this long."),
+            "How often queues are looked for again, by a background SCAN of their `meta` "
+            "hashes (off the scrape path, paced); a new queue is watched within about this long."),
     Setting("max_queues", "ANCLORA_MAX_QUEUES", "100", _int(1, 10000),
             "At most this many discovered queues are watched; the rest are ignored and "
             "`anclora_exporter_queues_capped` is 1."),

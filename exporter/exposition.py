@@ -8,7 +8,12 @@ labels as the collector gave them, so a scrape formats only the values; the kept
 those of the last scrape only (series that went away are dropped with it). Samples with a
 timestamp, non-float values and floats that are not plain decimals (infinite, NaN,
 1e6 or more in size) take prometheus_client's own formatting.
-``tests/test_exposition_writer.py`` compares the two outputs.
+
+A collector that knows its series in advance can go further and bring its sample lines
+already formatted (``TextFamily``, with ``line_prefix`` and ``value_text`` from here):
+the renderer writes them as they are. Their ``samples`` are still there for anything else
+that reads the family (prometheus_client's own exposition, tests), made on first use.
+``tests/test_exposition_writer.py`` compares the outputs.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from __future__ import annotations
 import math
 import threading
 
+from prometheus_client.core import Metric
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .fastpath import prometheus as fastpath_prometheus
 from .fastpath.prometheus import escape_label_value
 
 _ESCAPING = openmetrics.UNDERSCORES
@@ -29,7 +36,7 @@ _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
 _INF, _MINUS_INF = math.inf, -math.inf
 
 
-def _prefix(name: str, labels: dict) -> str:
+def line_prefix(name: str, labels: dict) -> str:
     """``name{labels}`` as generate_latest writes it (legacy names, underscore escaping)."""
     name = openmetrics.escape_metric_name(name, _ESCAPING)
     if not labels:
@@ -40,11 +47,84 @@ def _prefix(name: str, labels: dict) -> str:
     return f"{name}{{{pairs}}}"
 
 
-def _value(v) -> str:
+def value_text(v) -> str:
     """floatToGoString for the usual case (finite, not huge), the original for the rest."""
     if v.__class__ is float and v == v and v != _INF and v != _MINUS_INF and -1e6 < v < 1e6:
         return repr(v)  # what floatToGoString returns for these
     return floatToGoString(v)
+
+
+class TextFamily(Metric):
+    """A family whose sample lines its collector formatted (``name{labels} value``, one per
+    line, as ``line_prefix`` and ``value_text`` write them; no ``_created`` or other
+    OpenMetrics-only samples). ``samples`` are made by
+    ``make_samples()`` on first use, and render to exactly ``lines``: the collector's tests
+    compare the two."""
+
+    def __init__(self, empty: Metric, lines: str, make_samples):
+        # Metric.__init__ would assign ``samples``, here a property: copy what it sets.
+        self.name, self.documentation = empty.name, empty.documentation
+        self.unit, self.type = empty.unit, empty.type
+        self.lines = lines
+        self._make_samples, self._samples = make_samples, None
+
+    @property
+    def samples(self) -> list:
+        if self._samples is None:
+            self._samples = self._make_samples()
+        return self._samples
+
+
+class MetricLines:
+    """The sample lines of a prometheus_client Counter, Gauge or Histogram, written from
+    its children (``fastpath.prometheus.children``) rather than from the Sample objects
+    its collect() makes, with each child's label text kept from one render to the next.
+    None when the metric has not the shape the fast path reads: render its samples."""
+
+    def __init__(self, metric):
+        self.metric = metric
+        self._text: dict[tuple, object] = {}  # label values -> label text of the child's lines
+
+    def __call__(self) -> str | None:
+        got = fastpath_prometheus.children(self.metric)
+        if got is None:
+            return None
+        if len(self._text) > 2 * len(got.keys):  # children removed: forget their text
+            self._text = {}
+        texts, out = self._text, []
+        append = out.append
+        if got.kind != "histogram":
+            name = got.name + "_total" if got.kind == "counter" else got.name
+            for key, value in zip(got.keys, got.values):
+                text = texts.get(key)
+                if text is None:
+                    text = texts[key] = line_prefix(name, dict(zip(got.labelnames, key))) + " "
+                append(text)
+                append(value_text(value.get()))
+                append("\n")
+            return "".join(out)
+        with_sum = got.bounds[0] >= 0
+        for key, child in zip(got.keys, got.values):
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = self._histogram_text(got, key)
+            buckets, total = fastpath_prometheus.histogram_counts(child)
+            acc = 0.0
+            for prefix, bucket in zip(text, buckets):  # cumulative, as collect() writes them
+                acc += bucket.get()
+                append(f"{prefix}{value_text(acc)}\n")
+            append(f"{text[-2]}{value_text(acc)}\n")
+            if with_sum:
+                append(f"{text[-1]}{value_text(total.get())}\n")
+        return "".join(out)
+
+    @staticmethod
+    def _histogram_text(got, key: tuple) -> tuple[str, ...]:
+        labels = dict(zip(got.labelnames, key))
+        return (*(line_prefix(got.name + "_bucket", {**labels, "le": floatToGoString(b)}) + " "
+                  for b in got.bounds),
+                line_prefix(got.name + "_count", labels) + " ",
+                line_prefix(got.name + "_sum", labels) + " ")
 
 
 class Renderer:
@@ -72,9 +152,9 @@ class Renderer:
             key = s.name + repr(s.labels)
             prefix = old.get(key)
             if prefix is None:
-                prefix = _prefix(s.name, s.labels)
+                prefix = line_prefix(s.name, s.labels)
             new[key] = prefix
-            return f"{prefix} {_value(s.value)}\n"
+            return f"{prefix} {value_text(s.value)}\n"
 
         for metric in registry.collect():
             try:
@@ -88,6 +168,9 @@ class Renderer:
                 escaped = openmetrics.escape_metric_name(mname, _ESCAPING)
                 append(f"# HELP {escaped} {doc}\n")
                 append(f"# TYPE {escaped} {mtype}\n")
+                if isinstance(metric, TextFamily):
+                    append(metric.lines)
+                    continue
                 om_samples: dict[str, list[str]] = {}
                 special = {metric.name + suffix: suffix for suffix in _OM_SUFFIXES}
                 for s in metric.samples:

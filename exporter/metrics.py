@@ -3,7 +3,9 @@
 Two kinds of metric live here:
 - pushed metrics (counters, histograms and gauges fed by events): ``MetricSet`` creates
   one prometheus_client object per catalog entry, lazily, and every label value passes
-  through ``LabelGuard`` first, so no metric can grow without bound;
+  through ``LabelGuard`` first, so no metric can grow without bound; a scrape writes
+  their lines from label text kept per series (``exposition.MetricLines``, and the same
+  in ``StaleGauges``), not from the sample objects prometheus_client's collect() makes;
 - collect-on-scrape metrics (BullMQ state, Redis, host): collectors build families with
   ``family(...)`` from the same catalog entry.
 """
@@ -20,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from . import catalog
 from .catalog import COUNTER, GAUGE, HISTOGRAM, MetricSpec
+from .exposition import MetricLines, TextFamily, line_prefix, value_text
 from .labels import MAX_LEN, label_value
 
 # `*_created` series double the series count and no dashboard or alert of ours reads them.
@@ -159,6 +162,27 @@ class LabelGuard:
                             del seen[v]
 
 
+class _Rendered:
+    """A prometheus_client metric as the registry sees it, its lines written straight from
+    its children (``exposition.MetricLines``: at 10,000 series, the Sample objects its
+    collect() makes, and their formatting, were most of a scrape). Its samples are its own
+    collect()'s, when something asks for them (tests compare the two renderings)."""
+
+    def __init__(self, metric):
+        self.metric = metric
+        self._lines = MetricLines(metric)
+        self._empty = metric.describe()[0]  # name, help and type, no samples
+
+    def describe(self):
+        return self.metric.describe()
+
+    def collect(self):
+        lines = self._lines()
+        if lines is None:
+            return self.metric.collect()
+        return [TextFamily(self._empty, lines, lambda: self.metric.collect()[0].samples)]
+
+
 class MetricSet:
     """prometheus_client objects for pushed metrics, created from the catalog on first use."""
 
@@ -170,7 +194,8 @@ class MetricSet:
         self._lock = threading.Lock()
         self._overflow = Counter(
             catalog.get("exporter_label_overflow_total").full_name(namespace)[:-len("_total")],
-            catalog.get("exporter_label_overflow_total").help, ["metric"], registry=registry)
+            catalog.get("exporter_label_overflow_total").help, ["metric"], registry=None)
+        registry.register(_Rendered(self._overflow))
         guard._on_overflow = lambda metric, n=1: self._overflow.labels(metric).inc(n)
 
     def overflow(self, name: str):
@@ -186,13 +211,13 @@ class MetricSet:
             if obj is None:
                 name = spec.full_name(self.namespace)
                 if spec.type == COUNTER:
-                    obj = Counter(name[:-len("_total")], spec.help, spec.labels,
-                                  registry=self.registry)
+                    obj = Counter(name[:-len("_total")], spec.help, spec.labels, registry=None)
                 elif spec.type == HISTOGRAM:
                     obj = Histogram(name, spec.help, spec.labels, buckets=spec.buckets,
-                                    registry=self.registry)
+                                    registry=None)
                 else:
-                    obj = Gauge(name, spec.help, spec.labels, registry=self.registry)
+                    obj = Gauge(name, spec.help, spec.labels, registry=None)
+                self.registry.register(_Rendered(obj))
                 self._objects[spec.name] = obj
         return obj
 
@@ -254,7 +279,8 @@ class StaleGauges:
     Each series remembers when it was last set; ``collect`` yields only series set within
     ``ttl`` seconds (state, like active conversations, must not outlive its reporter).
     An expired series gives its label set back to the guard's budget; expiry also runs
-    on ``set`` (at most once a second), so budget comes back without scrapes.
+    on ``set`` (at most once a second), so budget comes back without scrapes. The
+    families are TextFamily: lines written from label text kept while a series lives.
     """
 
     SWEEP_INTERVAL = 1.0
@@ -262,6 +288,7 @@ class StaleGauges:
     def __init__(self, namespace: str, guard: LabelGuard, ttl: float, clock=time.monotonic):
         self.namespace, self.guard, self.ttl, self.clock = namespace, guard, ttl, clock
         self._values: dict[str, dict[tuple[str, ...], tuple[float, float]]] = {}
+        self._texts: dict[str, dict[tuple[str, ...], str]] = {}  # each series' label text
         self._lock = threading.Lock()
         self._swept = clock()
 
@@ -286,6 +313,7 @@ class StaleGauges:
                     del series[key]
                     gone.append((name, key))
         for name, key in gone:
+            self._texts.get(name, {}).pop(key, None)
             self.guard.release(catalog.get(name), key)
 
     def current(self, name: str) -> dict[tuple[str, ...], float]:
@@ -304,4 +332,18 @@ class StaleGauges:
             fresh = [(name, list(series.items())) for name, series in self._values.items()
                      if series]
         for name, series in fresh:
-            yield gauge(name, self.namespace, ((k, v) for k, (v, _) in series))
+            yield self._family(name, series)
+
+    def _family(self, name: str, series: list) -> TextFamily:
+        """A gauge's lines, with each series' label text kept while the series lives."""
+        empty = family(name, self.namespace)
+        texts = self._texts.setdefault(name, {})
+        labelnames = catalog.get(name).labels
+        out = []
+        for key, (value, _) in series:
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = line_prefix(empty.name, dict(zip(labelnames, key))) + " "
+            out.append(f"{text}{value_text(value)}\n")
+        return TextFamily(empty, "".join(out), lambda: gauge(
+            name, self.namespace, ((k, v) for k, (v, _) in series)).samples)

@@ -1,5 +1,8 @@
 """HTTP endpoints: /metrics, /health, /health/live, /health/ready (and /events, from ingest).
 
+/metrics is rendered off the event loop, one render shared by concurrent scrapes, and
+sent gzipped (level 1) to a scraper that accepts it (Prometheus always does).
+
 Two things keep one client from breaking the exporter for everyone else:
 
 - ``serve_request``, the one middleware: an unexpected error in a handler becomes a JSON
@@ -29,9 +32,11 @@ Two things keep one client from breaking the exporter for everyone else:
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
 import resource
+import threading
 import time
 
 from aiohttp import web
@@ -260,28 +265,80 @@ def route_library_logs() -> None:
         server_log.addFilter(_MalformedRequests())
 
 
+GZIP_LEVEL = 1  # a 1 MB scrape in ~1.5 ms to ~4 %; level 6 (promhttp's) is 4x the CPU for ~9 % fewer bytes
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header value accepts gzip (RFC 9110 12.5.3: a coding
+    with q=0 is refused, ``*`` stands for the codings not named). Prometheus sends
+    ``gzip``."""
+    weights = {}
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[coding.strip()] = weight
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
+
+
+class _Rendered:
+    """One render of the registry, and its gzip once a scrape asked for it (made once)."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+        self.gzipped: bytes | None = None
+        self._lock = threading.Lock()
+
+    def compress(self) -> None:
+        with self._lock:
+            if self.gzipped is None:
+                self.gzipped = gzip.compress(self.body, GZIP_LEVEL, mtime=0)
+
+
 def make_app(exporter, guard: ConnectionGuard | None = None) -> web.Application:
     """The aiohttp application serving ``exporter`` (an ``app.Exporter``)."""
 
     guard = guard or exporter.connections
     rendering: list[asyncio.Future] = []  # the render in progress, shared by concurrent scrapes
 
-    async def render() -> bytes:
+    def render_job(want_gzip: bool) -> _Rendered:
+        rendered = _Rendered(generate_latest(exporter.registry))
+        if want_gzip:
+            rendered.compress()
+        return rendered
+
+    async def render(want_gzip: bool) -> bytes:
         # Render in a thread: a scrape of many series must not stall the event loop
         # (health checks and event ingestion keep answering meanwhile). Scrapes that
         # arrive during a render share it: several threads rendering at once would only
-        # fight over the GIL, and starve the event loop.
+        # fight over the GIL, and starve the event loop. Its gzip is made in the same
+        # thread job when the scrape that started it asked for gzip (Prometheus does).
+        loop = asyncio.get_running_loop()
         if not rendering:
-            fut = asyncio.get_running_loop().run_in_executor(None, generate_latest,
-                                                             exporter.registry)
+            fut = loop.run_in_executor(None, render_job, want_gzip)
             rendering.append(fut)
             fut.add_done_callback(lambda _: rendering.clear())
-        return await asyncio.shield(rendering[0])
+        rendered = await asyncio.shield(rendering[0])
+        if not want_gzip:
+            return rendered.body
+        if rendered.gzipped is None:  # a render another scrape started without gzip
+            await loop.run_in_executor(None, rendered.compress)
+        return rendered.gzipped
 
     async def metrics(request: web.Request) -> web.Response:
         await exporter.runner.refresh()
-        body = await render()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        want_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        body = await render(want_gzip)
+        headers = {"Content-Type": CONTENT_TYPE_LATEST, "Vary": "Accept-Encoding"}
+        if want_gzip:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
 
     async def health(request: web.Request) -> web.Response:
         report = await exporter.health.run()

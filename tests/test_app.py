@@ -46,7 +46,7 @@ async def test_block_is_capped_at_one_second():
 
 async def test_what_is_built_follows_the_config():
     ex = Exporter(Config.defaults(redis_url=NOWHERE, events_stream="", bullmq_events=False,
-                                  health_interval=0))
+                                  health_interval=0, queues=("orders",)))
     try:
         assert [type(w).__name__ for w in ex.background] == ["LoopLagMonitor"]
         assert not hasattr(ex, "bullmq_events")
@@ -58,7 +58,7 @@ async def test_what_is_built_follows_the_config():
     ex = Exporter(Config.defaults(redis_url=NOWHERE, health_interval=5))
     try:
         assert [type(w).__name__ for w in ex.background] == [
-            "LoopLagMonitor", "HealthPoller", "StreamConsumer", "BullMQEvents"]
+            "LoopLagMonitor", "HealthPoller", "QueueDiscovery", "StreamConsumer", "BullMQEvents"]
         assert isinstance(ex.background[1], health.HealthPoller)
     finally:
         await ex.stop()

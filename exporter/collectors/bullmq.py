@@ -3,46 +3,60 @@
 Per scrape, ONE pipelined round trip reads every watched queue (and every configured
 dead-letter queue): list lengths, zset cards, ``meta`` paused/version, a ZCOUNT per named
 priority on ``prioritized`` (score = priority * 2^32 + counter) and the job id at the tail
-(oldest end) of ``wait`` and ``paused``. A second round trip runs only when some queue
-has a waiting job: the list holds job ids, not times, so the oldest job's ``timestamp``
-can only be read from its hash once its id is known (a Lua script could do both in one
+(oldest end) of ``wait`` and ``paused``. The list holds job ids, not times, so the oldest
+job's ``timestamp`` can only be read from its hash once its id is known: the same trip
+reads the timestamps of the jobs that were at the tails at the previous scrape, and a
+second trip runs only for the queues whose tail moved (a Lua script could do both in one
 trip, but would need EVAL rights and a script cache on the user's Redis).
 
 A round trip is not redis-py's pipeline, whose per-reply timeout and response callbacks
 were most of a scrape's cost at ~750 replies: ``exporter/fastpath/redis.py`` writes the
-commands at once (packed once while the queue list stays the same) and reads the raw
-replies on one pooled connection under a single timeout.
+commands at once (packed once while the queue list stays the same) and takes the raw
+replies straight from the connection's hiredis reader, under a single timeout.
+
+The families are ``TextFamily``s: their lines are formatted here, into label text made
+once per queue list (``_Plan``), so a scrape formats numbers only, and builds no sample
+objects (at 1,000 queues those were most of a scrape and fed the garbage collector a
+full pass per scrape). Their ``samples`` are made from the same values when something
+asks for them; tests/collectors/test_bullmq.py compares the two renderings.
+
+Which queues: ANCLORA_QUEUES, or those ``QueueDiscovery`` found (in the background, off
+the scrape path: see bullmq_discovery.py).
 
 State semantics follow the client's ``getJobCounts`` for the queue's BullMQ generation
 (``meta.version``): up to 5.x a paused queue's jobs sit in the ``paused`` list and are
 reported as ``paused``; from 6.x (and the Python client, which writes no version) they
 stay in ``wait`` with ``meta.paused=1`` and are reported as ``waiting``, ``paused`` = 0.
-``parse_queue`` turns the raw replies into counts and is unit-tested on literal values.
+``QueueStates`` turns the raw replies into counts and is unit-tested on literal values.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import time
-from dataclasses import dataclass, field
+from itertools import chain
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from .. import catalog
 from ..catalog import BULLMQ_STATES
+from ..exposition import TextFamily, line_prefix, value_text
 from ..fastpath import redis as fastpath_redis
-from ..labels import label_value
-from ..logs import RateLimitedLog, get_logger
-from ..metrics import OTHER, gauge
+from ..metrics import OTHER, family, gauge
 from ..scrape import PartialScrape
+from .bullmq_discovery import QueueDiscovery
 
 PRIORITY_SHIFT = 2 ** 32
 _V5_OR_OLDER = re.compile(r"^bullmq:([0-5])\.")
+_WAITING, _PAUSED, _ACTIVE, _DELAYED, _PRIORITIZED, _FAILED = (
+    BULLMQ_STATES.index(s) for s in ("waiting", "paused", "active", "delayed", "prioritized",
+                                     "failed"))
+_PLAIN = 1_000_000  # below this, a count's text is "<n>.0" (value_text's repr of a float)
 
 
 def queue_reads(prefix: str, queue: str, priorities: list[int]) -> list[tuple]:
-    """The commands read for one queue, in the order ``parse_queue`` expects them."""
+    """The commands read for one queue, in the order ``QueueStates`` expects them."""
     k = f"{prefix}:{queue}:"
     cmds = [("LLEN", k + "wait"), ("LLEN", k + "paused"), ("LLEN", k + "active"),
             ("ZCARD", k + "delayed"), ("ZCARD", k + "prioritized"),
@@ -59,215 +73,295 @@ def _s(v) -> str | None:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
 
 
-@dataclass
-class QueueState:
-    counts: dict[str, int] = field(default_factory=dict)   # BullMQ state -> jobs
-    per_priority: dict[int, int] = field(default_factory=dict)  # named priority p>0 -> jobs
-    paused: bool = False
-    version: str | None = None
-    oldest_ids: list[str] = field(default_factory=list)    # tail job ids of wait/paused
-    error: str | None = None                                # set when the reads failed
+class QueueStates:
+    """The state of every queue read in one trip, by column: one list per field, one entry
+    per queue (``queues`` order), so 1,000 queues cost a few list operations per field
+    rather than an object each. Pure, no I/O; unit-tested on literal replies.
 
-    @property
-    def waiting_total(self) -> int:
+    ``jobs[k][i]``: jobs of queue i in state BULLMQ_STATES[k]; ``per_priority[j][i]``:
+    its prioritized jobs at priority ``priorities[j]``; ``paused[i]`` 0/1; ``oldest_ids[i]``:
+    the job ids at the tails of its wait and paused lists; ``error[i]``: why its reads
+    failed (its other fields are then 0), None when they did not.
+    """
+
+    def __init__(self, replies: list, queues: list[str], priorities: list[int]):
+        n, count = 11 + len(priorities), len(queues)
+        self.queues, self.priorities = queues, priorities
+        self.error: list[str | None] = [None] * count
+        if any(issubclass(t, Exception) for t in set(map(type, replies))):
+            replies = list(replies)
+            for i in range(count):
+                bad = next((r for r in replies[i * n:(i + 1) * n] if isinstance(r, Exception)),
+                           None)
+                if bad is not None:
+                    self.error[i] = type(bad).__name__ + ": " + str(bad)[:80]
+                    replies[i * n:(i + 1) * n] = [0] * 8 + [None] * 3 + [0] * len(priorities)
+        end = count * n
+        (wait, paused_list, active, delayed, prioritized, children, completed, failed,
+         meta, wait_tail, paused_tail) = (replies[c:end:n] for c in range(11))
+        self.per_priority = [replies[11 + j:end:n] for j in range(len(priorities))]
+        versions = [_s(m[1]) if m else None for m in meta]
+        # BullMQ < 5 left a "0:<ts>" marker at the tail of wait; its getCounts skips it.
+        marker = [t is not None and t[:2] in (b"0:", "0:") for t in wait_tail]
+        wait = [max(w - 1, 0) if m else w for w, m in zip(wait, marker)]
+        v5 = [bool(v and _V5_OR_OLDER.match(v)) or (v is None and p > 0)
+              for v, p in zip(versions, paused_list)]
+        # 6.x keeps a paused queue's jobs in wait; a leftover 5.x paused list still waits
+        waiting = [w if five else w + p for w, p, five in zip(wait, paused_list, v5)]
+        paused = [p if five else 0 for p, five in zip(paused_list, v5)]
+        self.jobs = (waiting, paused, active, delayed, prioritized, children, completed,
+                     failed)
+        self.paused = [int(bool(m) and m[0] in (b"1", "1") or p > 0)
+                       for m, p in zip(meta, paused)]
+        self.versions = versions
+        self.oldest_ids = [[_s(t) for t in (None if m else w, p) if t is not None]
+                           for w, p, m in zip(wait_tail, paused_tail, marker)]
+
+    def counts(self, i: int) -> dict[str, int]:
+        """Queue i's jobs per BullMQ state."""
+        return {s: col[i] for s, col in zip(BULLMQ_STATES, self.jobs)}
+
+    def waiting_total(self) -> list[int]:
         """Jobs waiting without priority: wait list plus a 5.x paused list."""
-        return self.counts.get("waiting", 0) + self.counts.get("paused", 0)
+        return [w + p for w, p in zip(self.jobs[_WAITING], self.jobs[_PAUSED])]
+
+    def dlq_depth(self, i: int) -> int:
+        """Jobs dead-letter queue i holds that nobody has handled yet."""
+        return sum(self.jobs[k][i] for k in (_WAITING, _PAUSED, _PRIORITIZED, _DELAYED))
 
 
-def parse_queue(replies: list, priorities: list[int]) -> QueueState:
-    """Raw pipeline replies (``queue_reads`` order) -> counts; pure, no I/O."""
-    errors = [r for r in replies if isinstance(r, Exception)]
-    if errors:
-        return QueueState(error=type(errors[0]).__name__ + ": " + str(errors[0])[:80])
-    (wait, paused_list, active, delayed, prioritized, children, completed, failed,
-     meta, wait_tail, paused_tail) = replies[:11]
-    paused_flag, version = (_s(x) for x in (meta or [None, None]))
-    tails = [_s(wait_tail), _s(paused_tail)]
-    wait = int(wait)
-    # BullMQ < 5 left a "0:<ts>" marker at the tail of wait; its getCounts skips it.
-    if tails[0] and tails[0].startswith("0:"):
-        wait, tails[0] = max(wait - 1, 0), None
-    v5 = bool(version and _V5_OR_OLDER.match(version)) or (version is None and paused_list > 0)
-    if v5:
-        waiting, paused = wait, int(paused_list)
-    else:  # 6.x keeps a paused queue's jobs in wait; a leftover 5.x paused list still waits
-        waiting, paused = wait + int(paused_list), 0
-    counts = {"waiting": waiting, "paused": paused, "active": int(active),
-              "delayed": int(delayed), "prioritized": int(prioritized),
-              "waiting-children": int(children), "completed": int(completed),
-              "failed": int(failed)}
-    per_priority = {p: int(n) for p, n in zip(priorities, replies[11:])}
-    return QueueState(counts=counts, per_priority=per_priority,
-                      paused=paused_flag == "1" or paused > 0, version=version,
-                      oldest_ids=[t for t in tails if t])
-
-
-def waiting_by_priority(state: QueueState, names: dict[int, str]) -> dict[str, int]:
-    """``queue_waiting_messages`` samples: priority 0 = the wait list, others by ZCOUNT,
-    unnamed priorities = prioritized total minus the named ones, as ``other``."""
-    out: dict[str, int] = {n: 0 for n in names.values()}
-    out.setdefault(OTHER, 0)
-    out[names.get(0, OTHER)] += state.waiting_total
-    named = 0
-    for p, n in state.per_priority.items():
-        out[names[p]] += n
-        named += n
-    out[OTHER] += max(state.counts.get("prioritized", 0) - named, 0)
+def waiting_by_priority(states: QueueStates, names: dict[int, str]) -> dict[str, list[int]]:
+    """``queue_waiting_messages`` columns by priority label: priority 0 = the wait list,
+    others by ZCOUNT, unnamed priorities = prioritized total minus the named ones, as
+    ``other``. Keys in label order: the names as configured, then ``other``."""
+    count = len(states.queues)
+    out: dict[str, list[int]] = {n: [0] * count for n in names.values()}
+    out.setdefault(OTHER, [0] * count)
+    named = [0] * count
+    parts = [(names.get(0, OTHER), states.waiting_total())]
+    for p, col in zip(states.priorities, states.per_priority):
+        parts.append((names[p], col))
+        named = [a + b for a, b in zip(named, col)]
+    parts.append((OTHER, [max(t - n, 0) for t, n in zip(states.jobs[_PRIORITIZED], named)]))
+    for label, col in parts:
+        out[label] = [a + b for a, b in zip(out[label], col)]
     return out
 
 
-def dlq_depth(state: QueueState) -> int:
-    """Jobs a dead-letter queue holds that nobody has handled yet."""
-    c = state.counts
-    return c["waiting"] + c["paused"] + c["prioritized"] + c["delayed"]
+# The families of a scrape, in order: (catalog name, the labels other than ``queue``).
+_FAMILIES = (("bullmq_jobs", ("state",)), ("queue_waiting_messages", ("priority",)),
+             ("queue_active_messages", ()), ("queue_dlq_messages", ()),
+             ("bullmq_oldest_waiting_job_age_seconds", ()), ("bullmq_queue_paused", ()),
+             ("exporter_queue_up", ()))
+_AGE = 4  # the one family of non-integer values
 
 
-def oldest_age(timestamps: list, now: float) -> float:
-    """Age in seconds of the oldest of the job ``timestamp`` fields (ms); 0 when none."""
-    ages = []
-    for ts in timestamps:
-        try:
-            ages.append(max(now - float(_s(ts)) / 1000.0, 0.0))
-        except (TypeError, ValueError):
-            continue  # job hash gone or malformed: no age from it
-    return max(ages, default=0.0)
+class _Plan:
+    """What every scrape of the same queues reuses: the state reads (packed on the first
+    trip) and the text of every line, values left as ``%`` fields: per family, per queue
+    (``%d.0`` for counts, the usual case, and ``%s`` for any value), and for all the
+    queues at once (a scrape where every queue has its lines, the usual case, formats a
+    family with one ``%``); and the last text of each family of counts, with its values."""
+
+    def __init__(self, queues: list[str], dlq: dict[str, str], prefix: str,
+                 priorities: list[int], priority_labels: list[str], namespace: str):
+        self.queues = queues
+        # the queues read: the watched ones, then the dead-letter queues not watched
+        self.wanted = list(dict.fromkeys(queues + [dlq[q] for q in queues if q in dlq]))
+        self.reads = fastpath_redis.Part(
+            [c for q in self.wanted for c in queue_reads(prefix, q, priorities)])
+        index = {q: i for i, q in enumerate(self.wanted)}
+        self.dlq = [index.get(dlq.get(q)) for q in queues]  # None: the failed set
+        self.label_values = (BULLMQ_STATES, priority_labels) + ((None,),) * 5
+        self.templates: list[list[tuple[str, str]]] = []  # [family][queue] -> (%d, %s)
+        self.all: list[tuple[str, str]] = []              # [family] -> every queue's
+        self.last: list[tuple] = [(None, "")] * len(_FAMILIES)  # [family] -> (values, text)
+        for (name, extra), values in zip(_FAMILIES, self.label_values):
+            spec = catalog.get(name)
+            full_name = spec.full_name(namespace)
+            per_queue = []
+            for q in queues:
+                prefixes = [line_prefix(full_name, dict(zip(spec.labels, (q, v) if extra
+                                                            else (q,)))).replace("%", "%%")
+                            for v in values]
+                per_queue.append(("".join(p + " %d.0\n" for p in prefixes),
+                                  "".join(p + " %s\n" for p in prefixes)))
+            self.templates.append(per_queue)
+            self.all.append(("".join(t[0] for t in per_queue), "".join(t[1] for t in per_queue)))
 
 
 class BullMQCollector:
     name = "bullmq"
 
-    def __init__(self, redis: Redis, config, clock=time.time, monotonic=time.monotonic):
+    def __init__(self, redis: Redis, config, clock=time.time):
         self.redis = redis
         self.config = config
         self.ns = config.namespace
         self.prefix = config.bullmq_prefix
         self.names = dict(config.priority_names)
         self.priorities = sorted(p for p in self.names if p > 0)
-        self.clock, self.monotonic = clock, monotonic
-        self._queues: list[str] = []
-        self._capped = False
-        self._warn = RateLimitedLog(get_logger("queue"), 600)
-        self.unpublishable = 0  # discovered queues whose names may not be label values
-        self._discovered_at: float | None = None
+        # queue_waiting_messages' priority labels, in waiting_by_priority's order
+        self.priority_labels = list(dict.fromkeys([*self.names.values(), OTHER]))
+        self._empty = [family(name, self.ns) for name, _ in _FAMILIES]  # name, help, type
+        self.clock = clock
+        self.discovery = None if config.queues else QueueDiscovery(redis, config)
         self.round_trips = 0  # pipelined round trips made, for tests and the benchmark
-        self._reads: tuple = (None, [], [])  # (queues, their commands, commands per queue)
-        self._packed: tuple = (None, None)   # (commands list, its packed bytes)
+        self._plan: _Plan | None = None
+        # the oldest jobs' timestamps read with the next state reads (see ``read``)
+        self._guessed: list[tuple[str, str]] = []
+        self._guess = fastpath_redis.Part([])
 
     # --- which queues ------------------------------------------------------------
     async def queue_names(self) -> list[str]:
-        """Watched queues: the configured list, or a SCAN re-run at most every 30 s."""
-        if self.config.queues:
+        """Watched queues: the configured list, or those discovery found (waiting for its
+        first pass if none has completed yet)."""
+        if self.discovery is None:
             return list(self.config.queues)
-        now = self.monotonic()
-        # Not at every scrape: a SCAN walks the whole keyspace.
-        if (self._discovered_at is None
-                or now - self._discovered_at >= self.config.queue_discovery_interval):
-            found = set()
-            head, tail = f"{self.prefix}:", ":meta"
-            async for key in self.redis.scan_iter(match=f"{self.prefix}:*:meta", count=1000):
-                key = _s(key)
-                q = key[len(head):-len(tail)]
-                if q and fnmatch.fnmatchcase(q, self.config.queue_pattern):
-                    found.add(q)
-            # A queue per customer (named after a phone number or a JID) is private and
-            # unbounded: it is not watched, as its name may not become a label value.
-            refused = {q for q in found if label_value(q) is None}
-            if refused:
-                self._warn.warning("unpublishable", "queues not watched: their names may "
-                                   "not be published", queues=len(refused))
-            self.unpublishable = len(refused)
-            ordered = sorted(found - refused)
-            self._capped = len(ordered) > self.config.max_queues
-            self._queues = ordered[:self.config.max_queues]
-            self._discovered_at = now
-        return list(self._queues)
+        await self.discovery.ready()
+        return list(self.discovery.names)
+
+    @property
+    def unpublishable(self) -> int:
+        """Discovered queues whose names may not be label values (not watched)."""
+        return self.discovery.unpublishable if self.discovery else 0
 
     # --- reading -----------------------------------------------------------------
-    async def round_trip(self, cmds: list[tuple], cache: bool = False) -> list:
-        """Replies (raw bytes/ints, an error reply as its exception) to ``cmds``, in one
-        write and under one timeout (fastpath.redis.round_trip). ``cache``: reuse the
-        packed bytes while the same ``cmds`` list is sent again."""
-        packed = self._packed[1] if cache and self._packed[0] is cmds else None
-        out, packed = await fastpath_redis.round_trip(self.redis, cmds, packed)
-        if cache:
-            self._packed = (cmds, packed)
-        if cmds:
+    async def round_trip(self, *parts: fastpath_redis.Part) -> list:
+        """Replies (raw bytes/ints, an error reply as its exception) to the parts'
+        commands, in one write and under one timeout (fastpath.redis.round_trip)."""
+        out = await fastpath_redis.round_trip(self.redis, *parts)
+        if out:
             self.round_trips += 1
         return out
 
-    async def read(self, queues: list[str]) -> dict[str, QueueState]:
-        """States of ``queues`` and their dead-letter queues, in one round trip."""
-        wanted = list(dict.fromkeys(
-            queues + [self.config.dlq_queues[q] for q in queues if q in self.config.dlq_queues]))
-        if self._reads[0] != wanted:  # the same queues: the same commands, packed once
-            per_queue = [queue_reads(self.prefix, q, self.priorities) for q in wanted]
-            self._reads = (wanted, [c for cmds in per_queue for c in cmds],
-                           [len(cmds) for cmds in per_queue])
-        replies = await self.round_trip(self._reads[1], cache=True)
-        states, i = {}, 0
-        for q, n in zip(wanted, self._reads[2]):
-            states[q] = parse_queue(replies[i:i + n], self.priorities)
-            i += n
-        return states
+    def plan(self, queues: list[str]) -> _Plan:
+        if self._plan is None or self._plan.queues != queues:
+            self._plan = _Plan(queues, self.config.dlq_queues, self.prefix, self.priorities,
+                               self.priority_labels, self.ns)
+        return self._plan
 
-    async def read_ages(self, states: dict[str, QueueState]) -> dict[str, float]:
-        """Oldest waiting job age per queue; a second round trip only if a job waits."""
-        asks = [(q, jid) for q, st in states.items() if not st.error for jid in st.oldest_ids]
-        ages = {q: 0.0 for q in states}
-        if not asks:
-            return ages
-        replies = await self.round_trip(
-            [("HGET", f"{self.prefix}:{q}:{jid}", "timestamp") for q, jid in asks])
+    async def read(self, plan: _Plan) -> tuple[QueueStates, list[float]]:
+        """(the state of every queue read, the oldest waiting job's age of each watched
+        queue).
+
+        The age needs the timestamp of the job at the tail of ``wait``/``paused``, whose
+        id only the state reads tell. The trip of the state reads also reads the
+        timestamps of the jobs that were at the tails at the previous scrape: where a
+        tail has not moved (an idle queue), its timestamp is then known, read in the same
+        trip; a second trip reads those of the tails that moved."""
+        replies = await self.round_trip(plan.reads, self._guess)
+        n = len(plan.reads.cmds)
+        states = QueueStates(replies[:n] if self._guess.cmds else replies, plan.wanted,
+                             self.priorities)
+        watched = range(len(plan.queues))
+        asks = [(q, jid) for i, q in zip(watched, plan.queues) if not states.error[i]
+                for jid in states.oldest_ids[i]]
+        stamps = dict(zip(self._guessed, replies[n:]))
+        if asks != self._guessed:
+            missing = [a for a in asks if a not in stamps]
+            part = self._timestamps(missing)
+            stamps.update(zip(missing, await self.round_trip(part)))
+            self._guessed = asks
+            self._guess = part if missing == asks else self._timestamps(asks)
         now = self.clock()
-        by_queue: dict[str, list] = {}
-        for (q, _), ts in zip(asks, replies):
-            by_queue.setdefault(q, []).append(None if isinstance(ts, Exception) else ts)
-        for q, stamps in by_queue.items():
-            ages[q] = oldest_age(stamps, now)
-        return ages
+        oldest: dict[str, float] = {}  # the age of the older of a queue's tail jobs
+        for (q, _), ts in zip(asks, map(stamps.__getitem__, asks)):
+            try:  # ms since the epoch; a job hash gone or malformed gives no age
+                age = max(now - float(ts) / 1000.0, 0.0)
+            except (TypeError, ValueError):
+                continue
+            oldest[q] = max(oldest[q], age) if q in oldest else age
+        return states, [oldest.get(q, 0.0) for q in plan.queues]
+
+    def _timestamps(self, asks: list[tuple[str, str]]) -> fastpath_redis.Part:
+        return fastpath_redis.Part([("HGET", f"{self.prefix}:{q}:{jid}", "timestamp")
+                                    for q, jid in asks])
 
     async def job_counts(self) -> dict[str, dict[str, int]]:
         """A fresh read: {queue: {state: jobs}} (queues whose reads failed are left out)."""
-        queues = await self.queue_names()
-        states = await self.read(queues)
-        return {q: dict(states[q].counts) for q in queues if not states[q].error}
+        plan = self.plan(await self.queue_names())
+        states = QueueStates(await self.round_trip(plan.reads), plan.wanted, self.priorities)
+        return {q: states.counts(i) for i, q in enumerate(plan.queues) if not states.error[i]}
 
     # --- publishing --------------------------------------------------------------
-    def _self_metrics(self, queues: list[str], up: dict[str, float]) -> list:
-        ns = self.ns
-        fams = [gauge("exporter_queue_up", ns, (((q,), up.get(q, 0.0)) for q in queues))]
-        if not self.config.queues and self._discovered_at is not None:
-            fams += [gauge("exporter_queues_discovered", ns, [((), float(len(self._queues)))]),
-                     gauge("exporter_queues_capped", ns, [((), float(self._capped))])]
-        return fams
+    def _columns(self, plan: _Plan, states: QueueStates, ages: list[float]) -> list:
+        """Per family: (the indexes of the watched queues that have lines in it, their
+        values: one column per label value, entries in the order of those queues)."""
+        ok = [i for i, e in zip(range(len(plan.queues)), states.error) if e is None]
+        jobs = states.jobs
+        dlq, dlq_ok = [], []
+        for i in ok:
+            j = plan.dlq[i]
+            if j is None:
+                dlq.append(jobs[_FAILED][i])
+                dlq_ok.append(i)
+            elif states.error[j] is None:
+                dlq.append(states.dlq_depth(j))
+                dlq_ok.append(i)
+        up = [int(e is None) for e in states.error[:len(plan.queues)]]
+        waiting = list(waiting_by_priority(states, self.names).values())
+        if len(ok) < len(states.queues):  # some queue failed, or dead-letter queues read
+            def pick(col):
+                return [col[i] for i in ok]
+        else:
+            def pick(col):
+                return col
+        return [(ok, [pick(c) for c in jobs]), (ok, [pick(c) for c in waiting]),
+                (ok, [pick(jobs[_ACTIVE])]), (dlq_ok, [dlq]), (ok, [pick(ages)]),
+                (ok, [pick(states.paused)]), (range(len(plan.queues)), [up])]
+
+    def _families(self, plan: _Plan, states: QueueStates, ages: list[float]) -> list:
+        fams = []
+        for f, (present, columns) in enumerate(self._columns(plan, states, ages)):
+            # queue by queue, each queue's values in label order
+            values = tuple(columns[0] if len(columns) == 1 else chain.from_iterable(zip(*columns)))
+            fams.append(TextFamily(self._empty[f], self._text(plan, f, present, values),
+                                   self._samples(plan, f, present, values)))
+        return fams + self._discovery_metrics()
+
+    @staticmethod
+    def _text(plan: _Plan, f: int, present, values: tuple) -> str:
+        """A family's lines. A family of counts whose every queue has its lines, with no
+        value changed since the last scrape (idle queues), has the same text."""
+        if len(present) == len(plan.queues):
+            if f != _AGE and plan.last[f][0] == values:
+                return plan.last[f][1]
+            counts, other = plan.all[f]
+        else:
+            counts = "".join(plan.templates[f][i][0] for i in present)
+            other = "".join(plan.templates[f][i][1] for i in present)
+        if f != _AGE and (not values or max(values) < _PLAIN):
+            text = counts % values
+            if len(present) == len(plan.queues):
+                plan.last[f] = (values, text)
+        else:
+            text = other % tuple(map(value_text, map(float, values)))
+        return text
+
+    def _samples(self, plan: _Plan, f: int, present, values: list):
+        """The family's samples (made on first use), from the values its lines show."""
+        def make() -> list:
+            name, extra = _FAMILIES[f]
+            labels = [(plan.queues[i], v) if extra else (plan.queues[i],)
+                      for i in present for v in plan.label_values[f]]
+            return gauge(name, self.ns, zip(labels, map(float, values))).samples
+        return make
+
+    def _discovery_metrics(self) -> list:
+        d = self.discovery
+        if d is None or not d.passes:
+            return []
+        return [gauge("exporter_queues_discovered", self.ns, [((), float(len(d.names)))]),
+                gauge("exporter_queues_capped", self.ns, [((), float(d.capped))])]
 
     async def collect(self):
-        ns = self.ns
         try:
-            queues = await self.queue_names()
-            states = await self.read(queues)
-            ages = await self.read_ages({q: states[q] for q in queues})
+            plan = self.plan(await self.queue_names())
+            states, ages = await self.read(plan)
         except (RedisError, OSError) as e:
-            raise PartialScrape(f"bullmq: redis unreachable: {type(e).__name__}",
-                                self._self_metrics(self._queues or list(self.config.queues),
-                                                   {})) from e
-        ok = [q for q in queues if not states[q].error]
-        jobs, waiting, active, dlq, age, paused = [], [], [], [], [], []
-        for q in ok:
-            st = states[q]
-            jobs += [((q, s), float(st.counts[s])) for s in BULLMQ_STATES]
-            waiting += [((q, p), float(n)) for p, n in waiting_by_priority(st, self.names).items()]
-            active.append(((q,), float(st.counts["active"])))
-            dlq_q = self.config.dlq_queues.get(q)
-            if dlq_q is None:
-                dlq.append(((q,), float(st.counts["failed"])))
-            elif not states[dlq_q].error:
-                dlq.append(((q,), float(dlq_depth(states[dlq_q]))))
-            age.append(((q,), ages[q]))
-            paused.append(((q,), float(st.paused)))
-        fams = [gauge("bullmq_jobs", ns, jobs), gauge("queue_waiting_messages", ns, waiting),
-                gauge("queue_active_messages", ns, active), gauge("queue_dlq_messages", ns, dlq),
-                gauge("bullmq_oldest_waiting_job_age_seconds", ns, age),
-                gauge("bullmq_queue_paused", ns, paused)]
-        fams += self._self_metrics(queues, {q: 1.0 for q in ok})
-        return fams
+            queues = (self._plan.queues if self._plan else None) or list(self.config.queues)
+            raise PartialScrape(
+                f"bullmq: redis unreachable: {type(e).__name__}",
+                [gauge("exporter_queue_up", self.ns, (((q,), 0.0) for q in queues)),
+                 *self._discovery_metrics()]) from e
+        return self._families(plan, states, ages)

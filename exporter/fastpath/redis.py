@@ -1,72 +1,132 @@
 """redis-py fast path: many commands in one write, raw replies read under one timeout.
 
 redis-py's pipeline gives each reply its own timeout and runs a response callback on it,
-which was most of a BullMQ scrape's cost at ~750 replies. ``round_trip`` instead packs
-the commands (``Connection.pack_commands``), writes them at once and reads raw replies
-(``read_response(disable_decoding=True, timeout=...)``) on one pooled connection. Those
-connection methods are not redis-py's documented API: when their shape is missing,
-``round_trip`` sends a plain non-transactional pipeline instead, whose replies are the same
-for the commands the exporter sends (tests/fastpath/test_redis.py compares the two).
+and even its raw ``read_response`` costs a coroutine, a timeout and a few checks per reply:
+at ~750 replies a BullMQ scrape spent most of its time there. ``round_trip`` instead takes
+a pooled connection, writes the packed commands (``Connection.pack_commands``) straight to
+its stream writer and feeds the socket's bytes to the connection's own hiredis reader,
+taking every complete reply from it in one loop, under one timeout for the whole trip.
+Those attributes (``_writer``, ``_parser._reader``, ``_parser._stream``) are not redis-py's
+documented API: when their shape is missing (no hiredis, an upgrade), ``round_trip``
+sends a plain non-transactional pipeline instead, whose replies are the same for the
+commands the exporter sends (tests/fastpath/test_redis.py compares the two).
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import math
+import functools
+from typing import NamedTuple
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-_FAST: dict[type, bool] = {}  # connection class -> has the raw calls round_trip uses
+try:
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA
+except ImportError:  # moved or gone: the pipeline answers
+    NOT_ENOUGH_DATA = None
 
-
-def has_raw_calls(conn) -> bool:
-    cls = type(conn)
-    if cls not in _FAST:
-        read = getattr(cls, "read_response", None)
-        params = inspect.signature(read).parameters if callable(read) else {}
-        _FAST[cls] = (callable(getattr(cls, "pack_commands", None))
-                      and callable(getattr(cls, "send_packed_command", None))
-                      and "disable_decoding" in params and "timeout" in params)
-    return _FAST[cls]
+_SERVER_CLOSED = "Connection closed by server."
 
 
-async def round_trip(redis: Redis, cmds: list[tuple],
-                     packed: bytes | None = None) -> tuple[list, bytes | None]:
-    """(replies to ``cmds``, their packed bytes for a later call with the same ``cmds``).
+def raw_io(conn):
+    """The parts ``round_trip`` uses of a connected redis-py connection, or None when it
+    does not have that shape (then use ``pipeline_round_trip``)."""
+    parser = getattr(conn, "_parser", None)
+    reader, stream = getattr(parser, "_reader", None), getattr(parser, "_stream", None)
+    writer = getattr(conn, "_writer", None)
+    push_type = getattr(parser, "_hiredis_PushNotificationType", None)
+    if (NOT_ENOUGH_DATA is None or type(parser).__name__ != "_AsyncHiredisParser"
+            or (push_type is not None
+                and not callable(getattr(parser, "handle_push_response", None)))
+            or not callable(getattr(reader, "gets", None))
+            or not callable(getattr(reader, "feed", None))
+            or not callable(getattr(stream, "read", None))
+            or not callable(getattr(writer, "writelines", None))):
+        return None
+    return _RawIO(writer, stream, reader, getattr(parser, "_read_size", 65536), push_type,
+                  getattr(parser, "handle_push_response", None))
+
+
+class _RawIO(NamedTuple):
+    writer: object
+    stream: object      # the connection's asyncio.StreamReader
+    reader: object      # its hiredis.Reader
+    read_size: int
+    push_type: type | None      # RESP3 push notifications (not replies): redis-py's handler
+    handle_push: object
+
+
+class Part:
+    """Commands sent together in a ``round_trip``, with their bytes once packed (kept by
+    the caller: the same commands are not packed again)."""
+
+    __slots__ = ("cmds", "packed")
+
+    def __init__(self, cmds: list[tuple]):
+        self.cmds, self.packed = cmds, None
+
+
+async def round_trip(redis: Redis, *parts: Part) -> list:
+    """The replies to the commands of every part, in order, in one write.
 
     Replies are raw (bytes, ints, lists); a reply that is an error (e.g. WRONGTYPE) is
     the ``ResponseError``, in its place. The whole trip is bounded by the connection's
     ``socket_timeout``. Cut off before every reply was read (timeout, cancellation, a
     broken socket), the connection is dropped rather than returned with replies pending.
     """
-    if not cmds:
-        return [], packed
+    n = sum(len(p.cmds) for p in parts)
+    if not n:
+        return []
     pool = redis.connection_pool
     conn = await pool.get_connection()
-    if not has_raw_calls(conn):
+    io = raw_io(conn)
+    if io is None:
         await pool.release(conn)
-        return await pipeline_round_trip(redis, cmds), None
+        return await pipeline_round_trip(redis, [c for p in parts for c in p.cmds])
     done = False
     try:
         async with asyncio.timeout(conn.socket_timeout):
-            if packed is None:
-                packed = conn.pack_commands(cmds)
-            await conn.send_packed_command(packed)
-            out = []
-            for _ in cmds:
-                try:  # math.inf: no per-reply timeout, the trip's one applies
-                    out.append(await conn.read_response(disable_decoding=True,
-                                                        timeout=math.inf))
-                except ResponseError as e:
-                    out.append(e)
+            await conn.check_health()  # a PING when the connection was idle that long
+            for p in parts:
+                if p.packed is None and p.cmds:
+                    p.packed = b"".join(conn.pack_commands(p.cmds))
+            io.writer.writelines([p.packed for p in parts if p.cmds])  # one send
+            await io.writer.drain()
+            out = await _read(io, n)
         done = True
-        return out, packed
     finally:
         if not done:
             await conn.disconnect()
         await pool.release(conn)
+    if conn.health_check_interval:  # as read_response does: the connection was just used
+        conn.next_health_check = asyncio.get_running_loop().time() + conn.health_check_interval
+    if any(issubclass(t, RedisConnectionError) for t in set(map(type, out))):
+        raise next(r for r in out if isinstance(r, RedisConnectionError))  # e.g. LOADING
+    return out
+
+
+async def _read(io: _RawIO, n: int) -> list:
+    """``n`` replies: socket bytes fed to the hiredis reader, every complete reply taken
+    from it at once (``iter`` calls ``gets`` until it says it needs more data)."""
+    out: list = []
+    gets = functools.partial(io.reader.gets, False)
+    while True:
+        start = len(out)
+        out.extend(iter(gets, NOT_ENOUGH_DATA))
+        if io.push_type is not None and io.push_type in set(map(type, out[start:])):
+            pushes = [r for r in out[start:] if type(r) is io.push_type]
+            out[start:] = [r for r in out[start:] if type(r) is not io.push_type]
+            for push in pushes:  # not replies: redis-py's handler takes them
+                await io.handle_push(push)
+        if len(out) >= n:
+            if len(out) > n:  # more replies than commands: the stream is out of step
+                raise RedisConnectionError("unexpected replies from Redis")
+            return out
+        data = await io.stream.read(io.read_size)
+        if not data:
+            raise RedisConnectionError(_SERVER_CLOSED)
+        io.reader.feed(data)
 
 
 async def pipeline_round_trip(redis: Redis, cmds: list[tuple]) -> list:

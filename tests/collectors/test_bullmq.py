@@ -7,12 +7,14 @@ import time
 
 import pytest
 import redis as redis_sync
+from prometheus_client import CollectorRegistry, generate_latest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from exporter.catalog import BULLMQ_STATES
-from exporter.collectors.bullmq import (BullMQCollector, QueueState, parse_queue,
-                                        waiting_by_priority)
+from exporter.collectors.bullmq import BullMQCollector, QueueStates, waiting_by_priority
 from exporter.config import Config
+from exporter.exposition import Renderer, TextFamily
 from exporter.scrape import PartialScrape
 from tests.collectors.bullmq_support import fill_every_state, queue, stop_worker
 
@@ -24,7 +26,26 @@ def config(url: str, **kw) -> Config:
     return Config.defaults(redis_url=url, redis_timeout=0.5, **kw)
 
 
+class Families:
+    def __init__(self, fams):
+        self.fams = fams
+
+    def collect(self):
+        return self.fams
+
+
+def rendered_both_ways(fams) -> tuple[bytes, bytes]:
+    """(the exporter's renderer, which writes a TextFamily's own lines; prometheus_client's
+    generate_latest, which renders every family from its samples)."""
+    reg = CollectorRegistry()
+    reg.register(Families(fams))
+    return Renderer()(reg), generate_latest(reg)
+
+
 def samples(fams) -> dict:
+    """The families' samples, once their lines are checked to be those samples rendered."""
+    fast, slow = rendered_both_ways(fams)
+    assert fast == slow
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in fams for s in f.samples}
 
 
@@ -42,31 +63,71 @@ async def client(redis_url):
 # --- pure parsing, on literal replies --------------------------------------------------
 
 def test_parse_v6_paused_counts_as_waiting():
-    st = parse_queue([3, 0, 1, 2, 5, 1, 10, 4, [b"1", b"bullmq:6.7.0"], b"7", None, 2, 1],
-                     [1, 2])
-    assert st.counts == {"waiting": 3, "paused": 0, "active": 1, "delayed": 2,
-                         "prioritized": 5, "waiting-children": 1, "completed": 10, "failed": 4}
-    assert st.paused and st.oldest_ids == ["7"] and st.per_priority == {1: 2, 2: 1}
+    st = QueueStates([3, 0, 1, 2, 5, 1, 10, 4, [b"1", b"bullmq:6.7.0"], b"7", None, 2, 1],
+                     ["q"], [1, 2])
+    assert st.counts(0) == {"waiting": 3, "paused": 0, "active": 1, "delayed": 2,
+                            "prioritized": 5, "waiting-children": 1, "completed": 10, "failed": 4}
+    assert st.paused == [1] and st.oldest_ids == [["7"]] and st.per_priority == [[2], [1]]
     assert waiting_by_priority(st, {0: "normal", 1: "critical", 2: "high"}) == {
-        "normal": 3, "critical": 2, "high": 1, "other": 2}
+        "normal": [3], "critical": [2], "high": [1], "other": [2]}
 
 
 def test_parse_v5_paused_list_and_legacy_marker():
-    st = parse_queue([1, 4, 0, 0, 0, 0, 0, 0, [b"1", b"bullmq:5.81.5"], b"0:123", b"9"], [])
-    assert st.counts["waiting"] == 0 and st.counts["paused"] == 4  # marker not a job
-    assert st.oldest_ids == ["9"] and st.waiting_total == 4
+    st = QueueStates([1, 4, 0, 0, 0, 0, 0, 0, [b"1", b"bullmq:5.81.5"], b"0:123", b"9"],
+                     ["q"], [])
+    assert st.counts(0)["waiting"] == 0 and st.counts(0)["paused"] == 4  # marker not a job
+    assert st.oldest_ids == [["9"]] and st.waiting_total() == [4]
 
 
-def test_parse_wrong_type_marks_queue_failed():
+def test_parse_columns_of_several_queues_one_failed():
     from redis.exceptions import ResponseError
-    st = parse_queue([ResponseError("WRONGTYPE Operation"), 0, 0, 0, 0, 0, 0, 0, [None, None],
-                      None, None], [])
-    assert st.error.startswith("ResponseError") and st.counts == {}
+    st = QueueStates([2, 0, 0, 0, 1, 0, 0, 3, None, b"5", None, 1,
+                      ResponseError("WRONGTYPE Operation"), 0, 0, 0, 0, 0, 0, 0, [None, None],
+                      None, None, 0,
+                      0, 0, 4, 0, 2, 0, 9, 0, [None, b"bullmq:6.7.0"], None, None, 2],
+                     ["a", "bad", "c"], [1])
+    assert st.error[0] is None and st.error[1].startswith("ResponseError") and st.error[2] is None
+    assert [st.counts(i)["waiting"] for i in range(3)] == [2, 0, 0]
+    assert st.jobs[2] == [0, 0, 4] and st.oldest_ids == [["5"], [], []]
+    assert st.dlq_depth(0) == 3 and st.dlq_depth(2) == 2
+    assert waiting_by_priority(st, {0: "normal", 1: "critical"}) == {
+        "normal": [2, 0, 0], "critical": [1, 0, 2], "other": [0, 0, 0]}
+
+
+def test_lines_are_the_samples_rendered_whatever_the_values():
+    """The collector formats its lines itself (label text kept per queue list, values as
+    ``%d.0`` or value_text): byte for byte prometheus_client's rendering of the samples,
+    with every queue present or some missing, counts past 1e6, ages, names to escape."""
+    weird = 'we"ird\\%s q'
+    c = BullMQCollector(None, config("redis://127.0.0.1:1/0",
+                                     queues=("a", weird, "bad", "with-dlq"),
+                                     dlq_queues={"with-dlq": "gone-dlq"}))
+    plan = c.plan(list(c.config.queues))
+    assert plan.wanted == ["a", weird, "bad", "with-dlq", "gone-dlq"]
+    ok = [7, 0, 1, 0, 2, 0, 12_345_678, 3, [b"1", b"bullmq:5.1.0"], b"9", None, 1, 1, 0]
+    bad = [ResponseError("WRONGTYPE Operation")] + [0] * 13
+    replies = ok + [4, 1, 0, 1_000_000, 0, 0, 999_999, 0, None, None, None, 0, 0, 0] + bad + ok
+    replies += bad  # the dead-letter queue's reads failed: no DLQ line for with-dlq
+    states = QueueStates(replies, plan.wanted, c.priorities)
+    for ages in ([12.5, 0.0, 0.0, 1e7], [0.1, 3.0, 0.0, float("nan")]):
+        fams = c._families(plan, states, ages)
+        assert all(isinstance(f, TextFamily) for f in fams)
+        fast, slow = rendered_both_ways(fams)
+        assert fast == slow
+        text = fast.decode()
+        assert 'anclora_bullmq_jobs{queue="a",state="completed"} 1.2345678e+07' in text
+        assert 'queue="we\\"ird\\\\%s q",state="delayed"} 1e+06' in text
+        assert 'anclora_exporter_queue_up{queue="bad"} 0.0' in text
+        assert 'queue_dlq_messages{queue="with-dlq"}' not in text
+    # every queue with its lines: the one template of all queues per family
+    states = QueueStates(ok * 5, plan.wanted, c.priorities)
+    fast, slow = rendered_both_ways(c._families(plan, states, [1.0] * 4))
+    assert fast == slow and fast.count(b"anclora_bullmq_queue_paused{") == 4
 
 
 def test_unnamed_priority_zero_goes_to_other():
-    st = QueueState(counts={"waiting": 2, "paused": 0, "prioritized": 3}, per_priority={1: 1})
-    assert waiting_by_priority(st, {1: "critical"}) == {"critical": 1, "other": 4}
+    st = QueueStates([2, 0, 0, 0, 3, 0, 0, 0, None, None, None, 1], ["q"], [1])
+    assert waiting_by_priority(st, {1: "critical"}) == {"critical": [1], "other": [4]}
 
 
 # --- against the real client -----------------------------------------------------------
@@ -132,13 +193,11 @@ async def test_oldest_age_from_job_timestamp(redis_url, client):
     assert s[("anclora_bullmq_oldest_waiting_job_age_seconds", (("queue", "empty"),))] == 0
 
 
-async def test_discovery_cap_and_rediscovery_interval(redis_url, client):
+async def test_discovery_cap_and_rediscovery(redis_url, client):
     for name in ("orders", "sms-a", "sms-b", "sms-c"):
         async with queue(redis_url, name) as q:
             await q.add("x", {})
-    clock = [0.0]
-    c = BullMQCollector(client, config(redis_url, queue_pattern="sms-*", max_queues=2),
-                        monotonic=lambda: clock[0])
+    c = BullMQCollector(client, config(redis_url, queue_pattern="sms-*", max_queues=2))
     s = samples(await c.collect())
     assert await c.queue_names() == ["sms-a", "sms-b"]
     assert s[("anclora_exporter_queues_discovered", ())] == 2
@@ -147,8 +206,8 @@ async def test_discovery_cap_and_rediscovery_interval(redis_url, client):
     r = redis_sync.Redis.from_url(redis_url)
     r.delete("bull:sms-c:meta", "bull:sms-b:meta")
     r.close()
-    assert await c.queue_names() == ["sms-a", "sms-b"]  # cached: no SCAN on every scrape
-    clock[0] = 31
+    assert await c.queue_names() == ["sms-a", "sms-b"]  # no SCAN on the scrape path
+    await c.discovery.refresh()  # the next pass of the background task
     assert await c.queue_names() == ["sms-a"]
     assert samples(await c.collect())[("anclora_exporter_queues_capped", ())] == 0
 
@@ -210,9 +269,9 @@ async def test_one_round_trip_for_many_queues(redis_url, client, monkeypatch):
     executions = []
     real = BullMQCollector.round_trip
 
-    async def counting(self, cmds, *a, **kw):
-        executions.append(len(cmds))
-        return await real(self, cmds, *a, **kw)
+    async def counting(self, *parts):
+        executions.append(sum(len(p.cmds) for p in parts))
+        return await real(self, *parts)
 
     monkeypatch.setattr(BullMQCollector, "round_trip", counting)
     c = BullMQCollector(client, config(redis_url, queues=tuple(f"q{i:02d}" for i in range(20))))

@@ -34,25 +34,63 @@ def comparable(replies):
 async def test_the_fast_path_is_taken(r):
     conn = await r.connection_pool.get_connection()
     try:
-        assert fastpath.has_raw_calls(conn)
+        assert fastpath.raw_io(conn) is not None
     finally:
         await r.connection_pool.release(conn)
 
 
 async def test_raw_replies_are_the_pipelines(r):
-    fast, packed = await fastpath.round_trip(r, CMDS)
+    part = fastpath.Part(CMDS)
+    fast = await fastpath.round_trip(r, part)
     slow = await fastpath.pipeline_round_trip(r, CMDS)
     assert comparable(fast) == comparable(slow)
     assert fast[:3] == [2, 0, 0] and fast[8] == [b"1", b"bullmq:5.1.0"] and fast[-1] == b"1700000000000"
     # bull:broken:wait is a string: its LLEN and LINDEX are WRONGTYPE errors, in place.
     assert [i for i, x in enumerate(fast) if isinstance(x, Exception)] == [13, 22]
-    again, same = await fastpath.round_trip(r, CMDS, packed)  # the packed bytes, reused
-    assert comparable(again) == comparable(fast) and same is packed
+    packed = part.packed
+    # Packed once, sent again; several parts in one trip answer in order.
+    again = await fastpath.round_trip(r, part, fastpath.Part(CMDS[:3]), fastpath.Part([]))
+    assert comparable(again) == comparable(fast + fast[:3]) and part.packed is packed
+
+
+async def test_a_reply_bigger_than_a_socket_read(r):
+    """Replies that arrive over several socket reads (one list of 200 KB here)."""
+    await r.rpush("big", *[b"x" * 1000] * 200)
+    cmds = [("LRANGE", "big", 0, -1), ("LLEN", "big")] * 3
+    fast = await fastpath.round_trip(r, fastpath.Part(cmds))
+    assert fast == await fastpath.pipeline_round_trip(r, cmds)
+    assert fast[1] == 200 and fast[0] == [b"x" * 1000] * 200
 
 
 async def test_without_the_raw_calls_the_pipeline_answers(r, monkeypatch):
     expected = comparable(await fastpath.pipeline_round_trip(r, CMDS))
-    monkeypatch.setattr(fastpath, "has_raw_calls", lambda conn: False)
-    replies, packed = await fastpath.round_trip(r, CMDS)
-    assert comparable(replies) == expected and packed is None
-    assert await fastpath.round_trip(r, []) == ([], None)
+    monkeypatch.setattr(fastpath, "raw_io", lambda conn: None)
+    part = fastpath.Part(CMDS)
+    replies = await fastpath.round_trip(r, part)
+    assert comparable(replies) == expected and part.packed is None
+    assert await fastpath.round_trip(r, fastpath.Part([])) == []
+
+
+async def test_push_notifications_amid_the_replies_are_not_taken_for_replies(r):
+    """RESP3 pushes (here a client-side caching invalidation: the trip changes a key it
+    read) arriving among the replies go to redis-py's handler; the replies stay in step."""
+    pool = r.connection_pool
+    conn = await pool.get_connection()
+    pushes = []
+    try:
+        if fastpath.raw_io(conn).push_type is None:
+            pytest.skip("RESP2 connection: no push notifications")
+        await conn.send_command("CLIENT", "TRACKING", "ON")
+        assert await conn.read_response() == b"OK"
+        handler = conn._parser.handle_push_response
+
+        async def counted(push, **kw):
+            pushes.append(push)
+            return await handler(push, **kw)
+        conn._parser.handle_push_response = counted
+    finally:
+        await pool.release(conn)  # the pool hands it out again next (last in, first out)
+    cmds = [("GET", "tracked"), ("SET", "tracked", "x"), ("LLEN", "bull:q:wait")]
+    assert await fastpath.round_trip(r, fastpath.Part(cmds)) == [None, b"OK", 2]
+    assert len(pushes) == 1 and pushes[0][0] == b"invalidate"
+    assert await fastpath.round_trip(r, fastpath.Part(CMDS[:3])) == [2, 0, 0]

@@ -28,10 +28,11 @@ def rejected(s: dict, reason: str) -> float:
     return s.get(("anclora_exporter_events_rejected_total", (("reason", reason),)), 0)
 
 
-async def client_for(url: str) -> tuple[TestClient, Exporter]:
+async def client_for(url: str, **client_options) -> tuple[TestClient, Exporter]:
     """A started test client of an Exporter on ``url`` with short Redis/health timeouts;
-    the caller closes the client and stops the exporter."""
+    the caller closes the client and stops the exporter. ``client_options`` go to the
+    client session (``auto_decompress=False``: bodies as sent)."""
     exporter = Exporter(Config.defaults(redis_url=url, redis_timeout=0.5, health_timeout=1.0))
-    client = TestClient(TestServer(make_app(exporter)))
+    client = TestClient(TestServer(make_app(exporter)), **client_options)
     await client.start_server()
     return client, exporter
