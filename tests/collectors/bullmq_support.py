@@ -75,4 +75,14 @@ async def _count(q, state, n):
 
 async def stop_worker(w: Worker) -> None:
     w.release.set()
-    await w.close()
+    await close_worker(w)
+
+
+async def close_worker(w: Worker, timeout: float = 5.0) -> None:
+    """Close a BullMQ Worker within ``timeout``, forcing it past that: the Python client's
+    close() waits for its processing tasks and once in a few hundred runs never returned
+    (a test then hung until CI gave up)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(w.close()), timeout)
+    except asyncio.TimeoutError:
+        await asyncio.wait_for(w.close(force=True), timeout)

@@ -11,7 +11,7 @@ from bullmq import Worker
 from exporter.app import Exporter
 from exporter.collectors.bullmq_events import error_type
 from exporter.config import Config
-from tests.collectors.bullmq_support import opts, queue, wait_until
+from tests.collectors.bullmq_support import close_worker, opts, queue, wait_until
 from tests.support.scrape import samples
 
 
@@ -108,7 +108,7 @@ async def test_worker_outcomes_counted_once_across_restart(redis_url):
         assert value(exp2, "queue_messages_processed_total", message_type="send_text") == 4
         assert value(exp2, "queue_messages_total", priority="normal",
                      message_type="send_text") == 4
-        await w.close()
+        await close_worker(w)
         await exp2.stop()
 
 
@@ -125,7 +125,7 @@ async def test_two_replicas_count_each_event_once(redis_url):
         for _ in range(30):
             await q.add("send_text", {})
         await wait_until(lambda: _completed(q, 31))
-        await w.close()
+        await close_worker(w)
     for _ in range(20):
         await asyncio.gather(*(e.bullmq_events.poll_once() for e in exps))
     processed = [value(e, "queue_messages_processed_total", message_type="send_text")
@@ -182,7 +182,7 @@ async def test_running_exporter_serves_bullmq_metrics_over_http(own_redis):
                 await q.add("send_text", {})
             w = Worker("ev", lambda job, token: asyncio.sleep(0), opts(own_redis.url))
             await wait_until(lambda: _completed(q, 4))
-            await w.close()
+            await close_worker(w)
 
         async def counted():
             return value(exp, "queue_messages_processed_total", message_type="send_text") == 3

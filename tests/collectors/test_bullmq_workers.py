@@ -12,7 +12,7 @@ from bullmq import Queue, Worker
 from exporter.app import make_redis
 from exporter.collectors.bullmq_workers import BullMQWorkersCollector, count_workers
 from exporter.scrape import PartialScrape
-from tests.collectors.bullmq_support import opts, wait_until
+from tests.collectors.bullmq_support import close_worker, opts, wait_until
 
 # Client names seen in CLIENT LIST with Node BullMQ 5.81.5: two workers of wa-outbound (one
 # named sender-1), one of crm-sync, and wa-outbound's QueueEvents; getWorkersCount() said 2
@@ -61,7 +61,7 @@ async def test_collector_counts_what_bullmq_counts(redis_url):
         # A connection named as a Node BullMQ worker of crm-sync names itself.
         await node_like.client_setname("bull:Y3JtLXN5bmM=:w:sender-1")
         assert await _workers(collector) == {"wa-outbound": float(reference), "crm-sync": 1.0}
-        await w.close()
+        await close_worker(w)
         await node_like.aclose()
         await wait_until(lambda: _unnamed(client))
         assert await _workers(collector) == {"wa-outbound": 0.0, "crm-sync": 0.0}
