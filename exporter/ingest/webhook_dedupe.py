@@ -34,7 +34,7 @@ from typing import Callable, NamedTuple
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from ..fastpath.redis import round_trip
+from ..fastpath.redis import Part, round_trip
 
 CLAIM, INBOUND, OUTBOUND = "c", "i", "o"
 
@@ -133,11 +133,13 @@ class Dedupe:
     async def _round_trip(self, claims: list[Claim]) -> tuple[list[bool], list[float | None]]:
         chunks = [claims[i:i + self.CHUNK] for i in range(0, len(claims), self.CHUNK)]
         cmds = [self._call("EVALSHA", _SHA, c) for c in chunks]
-        replies, _ = await round_trip(self.redis, cmds, b"".join(map(_resp, cmds)))
+        part = Part(cmds)
+        part.packed = b"".join(map(_resp, cmds))  # packed by hand: cheaper than redis-py
+        replies = await round_trip(self.redis, part)
         if any(isinstance(r, NoScriptError) for r in replies):
             # Redis restarted or flushed its scripts: send the source once (it caches it).
-            replies, _ = await round_trip(self.redis, [self._call("EVAL", _SCRIPT, c)
-                                                       for c in chunks])
+            replies = await round_trip(self.redis, Part([self._call("EVAL", _SCRIPT, c)
+                                                         for c in chunks]))
         first: list[bool] = []
         waited: list[float | None] = []
         for chunk, reply in zip(chunks, replies):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from ..fastpath.redis import round_trip
+from ..fastpath.redis import Part, round_trip
 from .webhook_keys import NUMBERS, state
 
 LIMIT, FLAGGED, RATING = state("limit"), state("flagged"), state("rating")
@@ -98,7 +98,7 @@ class WebhookState:
 
     async def read(self) -> Snapshot:
         """Everything, in one round trip."""
-        replies, _ = await round_trip(self.redis, [("HGETALL", k) for k in READS])
+        replies = await round_trip(self.redis, Part([("HGETALL", k) for k in READS]))
         for r in replies:
             if isinstance(r, Exception):
                 raise r
