@@ -374,8 +374,9 @@ def make_app(exporter, guard: ConnectionGuard | None = None) -> web.Application:
             return _json({"error": "internal error: see the exporter's log"}, 500)
         finally:
             guard.request_finished(conn)
-            log.log(HTTP, "request", extra={"method": request.method, "path": request.path,
-                                            "status": status})
+            if log.isEnabledFor(HTTP):  # the access log is off by default: no record built
+                log.log(HTTP, "request", extra={"method": request.method,
+                                                "path": request.path, "status": status})
 
     app = web.Application(middlewares=[serve_request],
                           client_max_size=exporter.config.max_body_bytes)

@@ -1,7 +1,10 @@
 """The HTTP endpoints against a real redis-server, including Redis going away and back."""
 
 import asyncio
+import io
+import json
 
+from exporter import logs
 from tests.support.scrape import client_for, samples
 
 
@@ -88,3 +91,15 @@ async def test_every_rejection_reason_is_published_at_zero_before_any_refusal(re
     got = {dict(labels)["reason"]: v for (name, labels), v in s.items()
            if name == "anclora_exporter_events_rejected_total"}
     assert got == {reason: 0.0 for reason in REASONS}
+
+
+async def test_the_access_log_has_a_line_per_request_at_level_http_only(http):
+    client = await http()
+    for level, expected in (("http", [("GET", "/health/live", 200)]), ("info", [])):
+        buf = io.StringIO()
+        logs.setup(level, "svc", stream=buf)
+        assert (await client.get("/health/live")).status == 200
+        records = [json.loads(line) for line in buf.getvalue().splitlines()]
+        assert [(r["method"], r["path"], r["status"]) for r in records
+                if r["msg"] == "request"] == expected
+    logs.setup("info", "svc", stream=io.StringIO())

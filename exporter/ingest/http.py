@@ -67,13 +67,17 @@ async def _read_limited(request: web.Request, limit: int, timeout: float) -> byt
     length = request.content_length
     if length is not None and length > limit:
         return None
+    if length is not None and hdrs.CONTENT_ENCODING not in request.headers:
+        # Its length is known and within the limit: one read (a fifth of a small
+        # webhook's cost went to the chunk loop). Inflated bodies take the loop, which
+        # stops at the limit whatever the inflation.
+        content = request.content
+        if content.is_eof():  # all of it came with the headers: nothing to wait for, so
+            return content.read_nowait()  # no deadline to arm (a third of the read's cost)
+        async with asyncio.timeout(timeout):
+            return await request.read()
     buf = bytearray()
     async with asyncio.timeout(timeout):
-        if length is not None and hdrs.CONTENT_ENCODING not in request.headers:
-            # Its length is known and within the limit: one read (a fifth of a small
-            # webhook's cost went to the chunk loop). Inflated bodies take the loop, which
-            # stops at the limit whatever the inflation.
-            return await request.read()
         async for chunk in request.content.iter_chunked(1 << 16):
             buf += chunk
             if len(buf) > limit:

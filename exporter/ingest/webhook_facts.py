@@ -112,6 +112,8 @@ def messaging_limit(raw: object) -> float | None:
 
 def timestamp(raw: object) -> float | None:
     """A Unix time in seconds (a number or a numeric string), else None."""
+    if raw is None:  # often absent (Meta's entry.time): no exception raised and caught
+        return None
     try:
         v = float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):

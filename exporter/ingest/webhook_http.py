@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from ..logs import RateLimitedLog, get_logger
 from . import evolution, meta
-from .http import read_body
+from .http import _decode_str, read_body
 from .meta_forward import Forwarder
 from .webhooks import WebhookIntake
 
@@ -36,8 +36,8 @@ REASONS = ("bad_signature", "too_large", "timeout", "unavailable")
 
 
 def _decode(body: bytes) -> object:
-    try:
-        return json.loads(body)
+    try:  # UTF-8, as JSON between systems must be (RFC 8259 8.1)
+        return _decode_str(body.decode())
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
         return None
 
@@ -53,6 +53,7 @@ class WebhookEndpoints:
         self.intake, self.metrics = intake, metrics
         self.max_body, self.body_timeout = max_body, body_timeout
         self.meta_secret, self.verify_token = meta_secret, verify_token
+        self.signer = meta.Signer(meta_secret)
         self.evolution_token, self.forwarder = evolution_token, forwarder
         self._warn = RateLimitedLog(log, 60.0)
         for reason in REASONS:
@@ -72,6 +73,9 @@ class WebhookEndpoints:
         self.metrics.inc("exporter_events_rejected_total", reason=reason)
         self._warn.warning(f"{source}:{reason}", "webhook refused", source=source,
                            reason=reason, detail=detail)
+
+    def _refuse_meta(self, reason: str, detail: str) -> None:
+        self._refuse(reason, "meta", detail)
 
     async def _ingest(self, source: str, body: bytes) -> bool:
         """Count the webhook; False when Redis could not be reached."""
@@ -93,12 +97,11 @@ class WebhookEndpoints:
         return web.Response(text=challenge, content_type="text/plain")
 
     async def meta_post(self, request: web.Request) -> web.Response:
-        body = await read_body(request, self.max_body, self.body_timeout,
-                               lambda reason, detail: self._refuse(reason, "meta", detail))
+        body = await read_body(request, self.max_body, self.body_timeout, self._refuse_meta)
         if isinstance(body, web.Response):
             return body
         header = request.headers.get(meta.SIGNATURE_HEADER)
-        if not meta.signature_ok(self.meta_secret, body, header):
+        if not self.signer.ok(body, header):
             self._refuse("bad_signature", "meta", f"X-Hub-Signature-256 "
                          f"{'does not match the body' if header else 'missing'}")
             return _json(401, error="invalid X-Hub-Signature-256")

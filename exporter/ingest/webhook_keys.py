@@ -46,11 +46,16 @@ class Keys:
         self._salt = salt[:64]  # BLAKE2b takes keys of at most 64 bytes
         if len(salt) > 64:  # a long salt keeps all its entropy
             self._salt = hashlib.blake2b(salt).digest()
+        self._keyed: dict[str, object] = {}  # kind -> its keyed hash, copied for each value
 
     def digest(self, kind: str, value: str) -> str:
         """24 hex characters standing for ``value`` (96 bits: no collision in practice)."""
-        h = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=12,
-                            key=self._salt, person=kind.encode()[:16])
+        keyed = self._keyed.get(kind)
+        if keyed is None:  # a handful of kinds, each keyed once (the key block is hashed)
+            keyed = self._keyed[kind] = hashlib.blake2b(digest_size=12, key=self._salt,
+                                                        person=kind.encode()[:16])
+        h = keyed.copy()
+        h.update(value.encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
     def message(self, source: str, message_id: str) -> str:

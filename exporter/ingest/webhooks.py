@@ -71,6 +71,7 @@ class WebhookIntake:
         self.metrics, self.keys, self.dedupe, self.state = metrics, keys, dedupe, state
         self.rates, self.response_time = rates, response_time
         self._children = ChildCache(metrics)
+        self._hot = self._children.cache
         self._mapped: set[tuple[str, str]] = set()
         metrics.declare(COUNTERS)
         if rates:
@@ -170,7 +171,10 @@ class WebhookIntake:
             inc("exporter_webhook_duplicates_total", duplicates, source=source)
 
     def _inc(self, name: str, n: float = 1, **labels) -> None:
-        child, overflow = self._children.get(name, labels)
+        # The cache's dict read here, not through its method: this runs a few times per
+        # status, and a call was a fifth of the counting.
+        hit = self._hot.get((name, *labels.values()))
+        child, overflow = hit if hit is not None else self._children.get(name, labels)
         child.inc(n)
         if overflow is not None:
             overflow.inc(n)
