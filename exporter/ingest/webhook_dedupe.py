@@ -107,10 +107,13 @@ class Dedupe:
         claim, True when it was the first, and for an OUTBOUND claim the response time it
         ended (seconds) or None. The future raises the Redis error when Redis cannot be
         reached (nothing was counted then)."""
-        done = asyncio.get_running_loop().create_future()
+        sender = self._sender
+        if sender is None or sender.done():
+            sender = self._sender = asyncio.create_task(self._send())
+        # The running loop is the sender's: asking asyncio for it costs a getpid system
+        # call on Python 3.11, once per webhook.
+        done = sender.get_loop().create_future()
         self._waiting.append((claims, then, done))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send())
         return done
 
     async def _send(self) -> None:
