@@ -421,3 +421,27 @@ def test_the_claims_are_packed_as_redis_py_packs_them():
         d.Claim("anclora:wh:m:ab", "s", d.OUTBOUND, "anclora:wh:c:cd", 1764500000.5),
         d.Claim("anclora:wh:v:ef", "b")])
     assert d._resp(cmd) == b"".join(Connection().pack_command(*cmd))
+
+
+async def test_claims_made_while_the_connection_is_given_back_are_sent(redis_url, monkeypatch):
+    """The claims' sender gives its connection back when no claim waits; a claim arriving
+    during that (an await) is sent all the same, not left waiting forever."""
+    from exporter.app import make_redis
+    from exporter.fastpath import redis as fastpath
+    from exporter.ingest.webhook_dedupe import Claim, Dedupe
+    client = make_redis(redis_url, 1.0)
+    dedupe = Dedupe(client, 60, 60)
+    late, release = [], fastpath.Lease.release
+
+    async def release_then_claim(lease):
+        if not late:
+            late.append(dedupe.claim([Claim("anclora:wh:m:late", "d")], lambda *a: None))
+        await asyncio.sleep(0)
+        await release(lease)
+    monkeypatch.setattr(fastpath.Lease, "release", release_then_claim)
+    try:
+        await dedupe.claim([Claim("anclora:wh:m:early", "d")], lambda *a: None)
+        await asyncio.wait_for(late[0], 2)
+        assert await client.hgetall("anclora:wh:m:late") == {b"d": b"1"}
+    finally:
+        await client.aclose()

@@ -75,35 +75,65 @@ async def round_trip(redis: Redis, *parts: Part) -> list:
     ``socket_timeout``. Cut off before every reply was read (timeout, cancellation, a
     broken socket), the connection is dropped rather than returned with replies pending.
     """
-    n = sum(len(p.cmds) for p in parts)
-    if not n:
-        return []
-    pool = redis.connection_pool
-    conn = await pool.get_connection()
-    io = raw_io(conn)
-    if io is None:
-        await pool.release(conn)
-        return await pipeline_round_trip(redis, [c for p in parts for c in p.cmds])
-    done = False
+    lease = Lease(redis)
     try:
-        async with asyncio.timeout(conn.socket_timeout):
-            await conn.check_health()  # a PING when the connection was idle that long
-            for p in parts:
-                if p.packed is None and p.cmds:
-                    p.packed = b"".join(conn.pack_commands(p.cmds))
-            io.writer.writelines([p.packed for p in parts if p.cmds])  # one send
-            await io.writer.drain()
-            out = await _read(io, n)
-        done = True
+        return await lease.round_trip(*parts)
     finally:
-        if not done:
-            await conn.disconnect()
-        await pool.release(conn)
-    if conn.health_check_interval:  # as read_response does: the connection was just used
-        conn.next_health_check = asyncio.get_running_loop().time() + conn.health_check_interval
-    if any(issubclass(t, RedisConnectionError) for t in set(map(type, out))):
-        raise next(r for r in out if isinstance(r, RedisConnectionError))  # e.g. LOADING
-    return out
+        await lease.release()
+
+
+class Lease:
+    """A pooled connection held for several round trips in a row, each as ``round_trip``
+    makes it: a caller making them back to back (webhook claims under load) takes the
+    connection from the pool and gives it back once, not per trip (redis-py's pool takes
+    a lock and records its metrics both times). ``release`` it when the run ends; a trip
+    cut off drops the connection and releases it, and the next trip takes another."""
+
+    __slots__ = ("redis", "conn", "io")
+
+    def __init__(self, redis: Redis):
+        self.redis, self.conn, self.io = redis, None, None
+
+    async def round_trip(self, *parts: Part) -> list:
+        n = sum(len(p.cmds) for p in parts)
+        if not n:
+            return []
+        conn = self.conn
+        if conn is None:
+            conn = self.conn = await self.redis.connection_pool.get_connection()
+            self.io = raw_io(conn)
+        if self.io is None:
+            await self.release()
+            return await pipeline_round_trip(self.redis, [c for p in parts for c in p.cmds])
+        loop = asyncio.get_running_loop()
+        done = False
+        try:
+            async with asyncio.timeout(conn.socket_timeout):
+                if conn.health_check_interval and loop.time() > conn.next_health_check:
+                    await conn.check_health()  # a PING: it may reconnect (new streams)
+                    self.io = raw_io(conn)
+                io = self.io
+                for p in parts:
+                    if p.packed is None and p.cmds:
+                        p.packed = b"".join(conn.pack_commands(p.cmds))
+                io.writer.writelines([p.packed for p in parts if p.cmds])  # one send
+                await io.writer.drain()
+                out = await _read(io, n)
+            done = True
+        finally:
+            if not done:
+                await conn.disconnect()
+                await self.release()
+        if conn.health_check_interval:  # as read_response does: the connection was just used
+            conn.next_health_check = loop.time() + conn.health_check_interval
+        if any(issubclass(t, RedisConnectionError) for t in set(map(type, out))):
+            raise next(r for r in out if isinstance(r, RedisConnectionError))  # e.g. LOADING
+        return out
+
+    async def release(self) -> None:
+        conn, self.conn, self.io = self.conn, None, None
+        if conn is not None:
+            await self.redis.connection_pool.release(conn)
 
 
 async def _read(io: _RawIO, n: int) -> list:

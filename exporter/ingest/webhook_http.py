@@ -83,10 +83,14 @@ class WebhookEndpoints:
         try:  # a client that hangs up does not stop its claims being counted (webhook_dedupe)
             await self.intake.ingest(source, parse(_decode(body)))
         except (RedisError, OSError) as e:
-            self._refuse("unavailable", source, f"Redis unreachable ({type(e).__name__}); "
-                         "answered 503 so the platform sends it again")
+            self._unavailable(source, e)
             return False
         return True
+
+    def _unavailable(self, source: str, e: Exception) -> web.Response:
+        self._refuse("unavailable", source, f"Redis unreachable ({type(e).__name__}); "
+                     "answered 503 so the platform sends it again")
+        return _json(503, error="unavailable")
 
     async def meta_verify(self, request: web.Request) -> web.Response:
         challenge = meta.handshake(request.query, self.verify_token)
@@ -106,8 +110,13 @@ class WebhookEndpoints:
                          f"{'does not match the body' if header else 'missing'}")
             return _json(401, error="invalid X-Hub-Signature-256")
         if self.forwarder is None:
-            counted = await self._ingest("meta", body)
-            return web.Response(text="ok\n") if counted else _json(503, error="unavailable")
+            # _ingest's work inlined: the handler then awaits the claim itself, and the
+            # claim's answer wakes one coroutine less (a few microseconds a webhook).
+            try:
+                await self.intake.ingest("meta", meta.parse(_decode(body)))
+            except (RedisError, OSError) as e:
+                return self._unavailable("meta", e)
+            return web.Response(text="ok\n")
         counted, forwarded = await asyncio.gather(
             self._ingest("meta", body), self.forwarder.forward(body, request.headers))
         if counted and forwarded == "ok":

@@ -25,7 +25,9 @@ handler answers 503 and the platform sends the webhook again (Meta for up to 7 d
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Awaitable
 
 from .. import catalog
 from ..labels import INSTANCE_KIND, label_value
@@ -79,7 +81,9 @@ class WebhookIntake:
         for source in catalog.WEBHOOK_SOURCES:
             metrics.child("exporter_webhook_duplicates_total", source=source)
 
-    async def ingest(self, source: str, facts: list) -> None:
+    def ingest(self, source: str, facts: list) -> Awaitable[None]:
+        """Count ``facts`` (one webhook's); await the result: it raises the Redis error when
+        Redis cannot be reached (then only what needs no Redis was counted)."""
         inc = self._inc
         claims: list[Claim] = []
         counted: list[tuple] = []  # (fact, index of its claim, of delivered, of conversation)
@@ -104,9 +108,15 @@ class WebhookIntake:
             elif kind is not NumberSeen or (f.display_number,
                                             f.phone_number_id) not in self._mapped:
                 later.append(f)  # state to write (a pair written already is not again)
-        if claims:
-            await self.dedupe.claim(claims, lambda first, waited: self._count(
-                source, counted, first, waited))
+        claimed = self.dedupe.claim(claims, lambda first, waited: self._count(
+            source, counted, first, waited)) if claims else None
+        if claimed is not None and not later:
+            return claimed  # the common case: no coroutine between the handler and Redis
+        return self._finish(claimed, later)
+
+    async def _finish(self, claimed: asyncio.Future | None, later: list) -> None:
+        if claimed is not None:
+            await claimed
         for f in later:
             await self._keep(f)
 

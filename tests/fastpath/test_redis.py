@@ -4,6 +4,8 @@ exporter keeps working on the pipeline."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from exporter.app import make_redis
@@ -94,3 +96,31 @@ async def test_push_notifications_amid_the_replies_are_not_taken_for_replies(r):
     assert await fastpath.round_trip(r, fastpath.Part(cmds)) == [None, b"OK", 2]
     assert len(pushes) == 1 and pushes[0][0] == b"invalidate"
     assert await fastpath.round_trip(r, fastpath.Part(CMDS[:3])) == [2, 0, 0]
+
+
+async def test_a_lease_keeps_one_connection_across_trips_until_released(r):
+    pool = r.connection_pool
+    lease = fastpath.Lease(r)
+    ids = [(await lease.round_trip(fastpath.Part([("CLIENT", "ID"), ("LLEN", "bull:q:wait")])))
+           for _ in range(3)]
+    assert ids[0] == ids[1] == ids[2] and ids[0][1] == 2
+    assert lease.conn in pool._in_use_connections
+    await lease.release()
+    assert lease.conn is None and not pool._in_use_connections
+
+
+async def test_a_lease_cut_off_drops_its_connection_and_the_next_trip_takes_another(r):
+    """A trip cancelled while Redis still owes its reply: that connection is dropped (its
+    late reply must not answer the next trip) and given back; the next trip takes another."""
+    lease = fastpath.Lease(r)
+    (first,) = await lease.round_trip(fastpath.Part([("CLIENT", "ID")]))
+    waiting = asyncio.create_task(lease.round_trip(fastpath.Part([("BLPOP", "never", 5)])))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert lease.conn is None and not r.connection_pool._in_use_connections
+    await r.rpush("never", "late")  # would have answered the BLPOP, had it stayed
+    second, length = await lease.round_trip(fastpath.Part([("CLIENT", "ID"), ("LLEN", "never")]))
+    assert second != first and length == 1
+    await lease.release()
