@@ -197,7 +197,7 @@ async def _round_trips(url: str, names: list[str]) -> dict:
         Connection.pack_commands = real_pack
         await redis.aclose()
     state = len(collector.plan(names).reads.cmds)
-    expected = ([2, 1, 1], [state, len(names), *(len(p.cmds) for _, p in collector._asked)])
+    expected = ([2, 1, 1], [state, len(names), *(len(p.cmds) for *_, p in collector._asked)])
     return {"name": f"round trips per scrape and commands packed, 3 scrapes of {len(names)} "
                     "idle queues", "figure": [trips, packs],
             "baseline": "state reads packed once, then the blocks of those still sent; "
