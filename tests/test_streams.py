@@ -423,17 +423,23 @@ async def test_reading_resumes_within_a_second_of_redis_coming_back(own_redis):
             w.close()
 
 
+async def read_by_hand(r, handler, n: int):
+    """A consumer of s1 with its group made, and the ids of n new entries read (pending)
+    for consumer c1 by a plain XREADGROUP, to be acked by hand."""
+    c = consumer(r, handler, streams=("s1",), start_id="0")
+    await add(r, "s1", n)
+    await c._ensure_groups(["s1"])
+    got = await r.xreadgroup("g", "c1", {"s1": ">"})
+    return c, [eid for eid, _ in got[0][1]]
+
+
 async def test_the_ack_script_acks_once_per_receipt_and_keeps_one_receipt(r):
     """Item 2, the mechanism: the same call run twice (a retry after a lost reply) returns
     the first run's answer; the next call drops the receipt whose reply came back."""
     from exporter.streams import _ACK_SCRIPT_B
     h = Counting()
-    c = consumer(r, h, streams=("s1",), start_id="0")
-    await add(r, "s1", 3)
-    await c._ensure_groups(["s1"])
-    got = await r.xreadgroup("g", "c1", {"s1": ">"})
-    ids = [eid for eid, _ in got[0][1]]
-    call = ("EVAL", _ACK_SCRIPT_B, 2, "s1", "s1:ack:g:t:1", "g", 60000, *ids)
+    c, ids = await read_by_hand(r, h, 3)
+    call = ("EVAL", _ACK_SCRIPT_B, 2, "s1", "s1:ack:g:t:1", "g", 60000, b",".join(ids))
     assert await r.execute_command(*call) == b"111"
     assert await r.execute_command(*call) == b"111"  # the receipt, not a second ack (000)
     assert 0 < await r.pttl("s1:ack:g:t:1") <= 60000
@@ -446,3 +452,27 @@ async def test_the_ack_script_acks_once_per_receipt_and_keeps_one_receipt(r):
         assert await c.poll_once() == 2
         assert len(await r.keys(f"s1:ack:g:{c._token}:*")) == 1
     assert h.seen["s1"] == ["3", "4", "5", "6"]
+
+
+async def test_the_ack_script_answers_per_id_from_one_comma_joined_argument(r):
+    """The ids travel as one argument, split by the script: each id still gets its own
+    answer, in order ('0' for one acked already, by anyone); str and bytes ids both work;
+    an id with a comma, or an empty one, is refused before anything reaches Redis (Redis
+    never replies with such an id: a stream id is ``<ms>-<seq>``, two decimal numbers)."""
+    from exporter.streams import _ACK_SCRIPT_B, _join_ids
+    _, ids = await read_by_hand(r, Counting(), 5)
+    assert await r.xack("s1", "g", ids[1], ids[3]) == 2  # another consumer's ack won these
+    assert _join_ids(ids) == b",".join(ids) and _join_ids([i.decode() for i in ids]) == \
+        ",".join(i.decode() for i in ids)
+    call = ("EVAL", _ACK_SCRIPT_B, 2, "s1", "s1:ack:g:t:9", "g", 60000)
+    assert await r.execute_command(*call, _join_ids(ids)) == b"10101"
+    await add(r, "s1", 1, 5)
+    got = await r.xreadgroup("g", "c1", {"s1": ">"})
+    (last,) = [eid.decode() for eid, _ in got[0][1]]
+    assert await r.execute_command("EVAL", _ACK_SCRIPT_B, 2, "s1", "s1:ack:g:t:10", "g",
+                                   60000, _join_ids([last])) == b"1"  # one id, no comma
+    for bad in ([b"1-0,2-0"], ["1-0", ""], ["1-0,", "2-0"]):
+        with pytest.raises(ValueError, match="no comma"):
+            _join_ids(bad)
+    assert await r.xpending("s1", "g") == {"pending": 0, "min": None, "max": None,
+                                           "consumers": []}

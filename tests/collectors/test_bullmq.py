@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from exporter.catalog import BULLMQ_STATES
+from exporter.collectors import bullmq
 from exporter.collectors.bullmq import BullMQCollector, QueueStates, waiting_by_priority
 from exporter.config import Config
 from exporter.exposition import Renderer, TextFamily
@@ -154,6 +155,69 @@ async def test_every_state_equals_client_counts(redis_url, client):
         assert await c.job_counts() == {"wa": ours, "wa-children": jobs(s, "wa-children")}
     finally:
         await stop_worker(w)
+
+
+async def test_reads_sent_only_where_needed_answer_as_every_read_does(redis_url, client,
+                                                                      monkeypatch):
+    """After a plan's first scrape, the lengths of keys that never existed (one EXISTS
+    per block instead), the tails of the wait and paused lists and the per-priority
+    ZCOUNTs are sent only where the last scrape saw them needed; whatever
+    changes in between (a new priority, an unnamed one, a 5.x paused list, priorities
+    gone), every scrape's lines are byte for byte those of a collector reading everything
+    (its first scrape).
+    Blocks of 2 queues: one whole, one not."""
+    monkeypatch.setattr(bullmq, "_BLOCK", 2)
+    names = ("idle", "plain", "prio")
+    async with queue(redis_url, "plain") as q:
+        await q.add("x", {})
+    async with queue(redis_url, "prio") as q:
+        for p in (1, 2, 2):
+            await q.add("x", {}, {"priority": p})
+    r = redis_sync.Redis.from_url(redis_url)
+    r.hset("bull:idle:meta", "opts.maxLenEvents", 10000)
+    cfg = config(redis_url, queues=names)
+    c = BullMQCollector(client, cfg, clock=lambda: 2e9)
+
+    def sent() -> dict:
+        stats = r.info("commandstats")
+        return {cmd: stats.get(f"cmdstat_{cmd}", {}).get("calls", 0)
+                for cmd in ("zcount", "lindex", "llen", "zcard", "exists")}
+
+    last = [b""]
+
+    async def same_as_every_read() -> tuple:
+        before = sent()
+        ours = last[0] = rendered_both_ways(await c.collect())[0]
+        after = sent()
+        fresh = BullMQCollector(client, cfg, clock=lambda: 2e9)
+        assert ours == rendered_both_ways(await fresh.collect())[0]
+        return tuple(after[cmd] - before[cmd] for cmd in after)
+
+    try:  # commands sent: (ZCOUNT, LINDEX, LLEN, ZCARD, EXISTS)
+        assert await same_as_every_read() == (9, 6, 9, 15, 0)  # every read
+        # prio's ZCOUNTs of priorities 1 and 2; plain's wait tail (prioritized jobs are
+        # not in wait); the lengths of the keys that exist (plain's wait, prio's
+        # prioritized), an EXISTS per block for the others
+        assert await same_as_every_read() == (2, 1, 1, 1, 2)
+        async with queue(redis_url, "prio") as q:
+            await q.add("x", {}, {"priority": 3})  # short of the ZCARD: read again
+        async with queue(redis_url, "idle") as q:
+            await q.add("x", {}, {"priority": 7})  # a new key: its block read again
+        trips = c.round_trips
+        assert await same_as_every_read() == (2 + 6 + 1, 1 + 3, 1 + 5, 1 + 10, 2)
+        assert c.round_trips - trips == 3  # the state, its block's reads, prio's ZCOUNT
+        assert await same_as_every_read() == (3 + 3, 1, 1, 2, 2)
+        r.rename("bull:plain:wait", "bull:plain:paused")  # the 5.x layout of a paused queue
+        r.hset("bull:plain:meta", "version", "bullmq:5.81.5")
+        assert await same_as_every_read() == (6 + 3, 1 + 3, 1 + 5, 2 + 9, 2)
+        r.delete("bull:prio:prioritized", "bull:idle:prioritized")
+        assert await same_as_every_read() == (6, 1, 2, 2, 2)  # a key once seen stays read
+        assert await same_as_every_read() == (0, 1, 2, 2, 2)
+        r.set("bull:idle:active", "not a list")  # counted by EXISTS: read, WRONGTYPE
+        await same_as_every_read()
+        assert b'anclora_exporter_queue_up{queue="idle"} 0.0' in last[0]
+    finally:
+        r.close()
 
 
 async def test_paused_both_generations(redis_url, client):
