@@ -41,7 +41,10 @@ def count_scans(client, monkeypatch, seen_names=None) -> list[int]:
         cursors.append(cursor)
         if seen_names is not None:
             seen_names[0].append(list(seen_names[1].names))
-        return await real(cursor, **kw)
+        reply = await real(cursor, **kw)
+        if seen_names is not None and len(seen_names) > 2:  # the keys each call returned
+            seen_names[2].append([k.decode() if isinstance(k, bytes) else k for k in reply[1]])
+        return reply
     monkeypatch.setattr(client, "scan", scan)
     return cursors
 
@@ -76,11 +79,16 @@ async def test_a_pass_is_incremental(redis_url, client, r, monkeypatch):
         r.set(f"filler:{i}", 1)
     monkeypatch.setattr(bullmq_discovery, "SCAN_COUNT", 5)  # many calls per pass
     watched: list[list[str]] = []
-    count_scans(client, monkeypatch, (watched, c.discovery))
+    returned: list[list[str]] = []
+    count_scans(client, monkeypatch, (watched, c.discovery, returned))
     await c.discovery.refresh(paced=True)
     assert len(watched) > 5
-    # "c" was watched before the last call; "a" stayed until the pass was complete.
-    assert "c" in watched[-1] and all("a" in names for names in watched)
+    # "c" is watched from the call after the one that returned its meta hash (SCAN's order
+    # is Redis's: that may be any call); "a" stayed until the pass was complete.
+    found = next(i for i, keys in enumerate(returned) if "bull:c:meta" in keys)
+    assert all("c" in names for names in watched[found + 1:])
+    assert all("c" not in names for names in watched[:found + 1])
+    assert all("a" in names for names in watched)
     assert await c.queue_names() == ["b", "c"]
     assert c.discovery.passes == 2
 
