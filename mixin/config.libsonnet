@@ -111,6 +111,11 @@
     webhookAuthFailureReasons: 'bad_signature',
     webhookAuthFailureRate: 0,  // per second
     webhookAuthFailureFor: '10m',
+    // Forwarding on (ANCLORA_META_FORWARD_URL): the share of forwards the app did not take.
+    // The exporter then answers Meta with an error, so Meta retries and nothing is lost,
+    // but the bot gets no webhook (no customer message) until the app takes them again.
+    webhookForwardFailureRatio: 0.5,
+    webhookForwardFailureFor: '5m',
 
     // --- redis ---
     redisLatencyQuantile: 0.95,

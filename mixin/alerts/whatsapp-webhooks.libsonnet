@@ -151,6 +151,19 @@ local meanings = import '../lib/meta_error_codes.json';
         summary='Webhooks fail their signature check.',
         description='{{ printf "%%.2f" $value }} webhooks per second have been refused for a bad or missing signature for %s: a wrong ANCLORA_META_APP_SECRET (every real webhook lost) or someone probing the endpoint.' % c.webhookAuthFailureFor,
       ),
+      lib.alert(
+        'WhatsAppWebhookForwardsFailing', 'critical', subject='webhook-forwards', dependsOn='exporter', forDuration=c.webhookForwardFailureFor,
+        dashboard='whatsapp', panel='Forwarded to the app',
+        // Only with forwarding on: no forward at all leaves the ratio absent.
+        expr=|||
+          sum(rate(%(fwd)s{%(exporterSelector)s, result!="ok"}[%(rateWindow)s]))
+          /
+          sum(rate(%(fwd)s{%(exporterSelector)s}[%(rateWindow)s]))
+          > %(webhookForwardFailureRatio)g
+        ||| % (c { fwd: c.ns + '_exporter_webhook_forwards_total' }),
+        summary='The app does not take the webhooks the exporter forwards.',
+        description='{{ $value | humanizePercentage }} of the Meta webhooks forwarded to ANCLORA_META_FORWARD_URL have not been taken by the app for %s: Meta keeps retrying them, but the bot receives no customer message until the app answers again.' % c.webhookForwardFailureFor,
+      ),
     ])],
   },
 }

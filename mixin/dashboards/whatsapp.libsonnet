@@ -140,7 +140,7 @@ local meanings = import '../lib/meta_error_codes.json';
       ], description='Webhooks received per second by number (Meta phone_number_id, Evolution instance).'),
       g.timeseries('Forwarded to the app', 'suffix: /s', targets=[
         g.target(orZero(rateBy('result', m('exporter_webhook_forwards_total'))), '{{result}}'),
-      ], description='Verified Meta webhooks the exporter forwarded to ANCLORA_META_FORWARD_URL per second, by result; 0 when forwarding is off.'),
+      ], description='Verified Meta webhooks the exporter forwarded to ANCLORA_META_FORWARD_URL per second, by result (ok, rejected, failed, busy); 0 when forwarding is off. WhatsAppWebhookForwardsFailing pages when more than %g%% are not ok for %s.' % [c.webhookForwardFailureRatio * 100, c.webhookForwardFailureFor]),
     ]),
   },
 }

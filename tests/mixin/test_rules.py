@@ -177,6 +177,7 @@ THRESHOLD_MUTATIONS = [
     ("whatsappSpikeRatio", 0.035, "whatsapp-webhooks"),
     ("whatsappRateLimitAnyHits", -1, "whatsapp-webhooks"),
     ("webhookAuthFailureRate", -1, "whatsapp-webhooks"),
+    ("webhookForwardFailureRatio", 0.7, "whatsapp-webhooks"),
     ("redisLatencyWarningSeconds", 0.008, "redis"),
     ("redisPoolUsedRatio", 0.95, "redis"),
     ("heapCriticalBytes", 1073741823, "system"),
