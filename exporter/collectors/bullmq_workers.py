@@ -35,11 +35,20 @@ def connection_names(prefix: str, queue: str) -> tuple[str, str]:
     return f"{prefix}:{b64}", f"{prefix}:{queue}"
 
 
-def count_workers(client_names: Iterable[str], queues: Iterable[str], prefix: str) -> dict[str, int]:
+def owners(queues: Iterable[str], prefix: str) -> dict[str, str]:
+    """Connection name -> queue, for both clients' names of every queue."""
+    return {name: q for q in queues for name in connection_names(prefix, q)}
+
+
+def count_workers(client_names: Iterable[str], queues: Iterable[str], prefix: str,
+                  owner: dict[str, str] | None = None) -> dict[str, int]:
     """Worker connections per queue among ``client_names``, matched as getWorkers() does:
-    the queue's name itself, or it followed by ``:w:`` and a worker name."""
-    owner = {name: q for q in queues for name in connection_names(prefix, q)}
-    counts = Counter({q: 0 for q in owner.values()})
+    the queue's name itself, or it followed by ``:w:`` and a worker name. ``owner``:
+    ``owners(queues, prefix)``, when the caller keeps it."""
+    queues = list(queues)
+    if owner is None:
+        owner = owners(queues, prefix)
+    counts = Counter({q: 0 for q in queues})
     for name in client_names:
         q = owner.get(name)
         if q is None:
@@ -62,6 +71,7 @@ class BullMQWorkersCollector:
         self.ns = namespace
         self.prefix = prefix
         self.queue_names = queue_names  # async () -> list[str], the BullMQ collector's
+        self._owner: tuple[list[str], dict[str, str]] = ([], {})  # kept while queues stay
 
     async def collect(self):
         try:
@@ -70,7 +80,9 @@ class BullMQWorkersCollector:
         except (RedisError, OSError) as e:
             raise PartialScrape(f"bullmq_workers: CLIENT LIST failed: {type(e).__name__}",
                                 []) from e
+        if self._owner[0] != queues:  # a base64 per queue: not again at every scrape
+            self._owner = (queues, owners(queues, self.prefix))
         names = (c.get("name", "") for c in clients)
-        counts = count_workers(names, queues, self.prefix)
+        counts = count_workers(names, queues, self.prefix, self._owner[1])
         return [gauge("bullmq_workers", self.ns,
                       [((q,), float(counts[q])) for q in queues])]
